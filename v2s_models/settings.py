@@ -68,13 +68,17 @@ class DataSettings:
         return int(round(self.sample_rate * self.duration))
 
     @property
-    def num_mel_frames(self) -> int:
-        """Mel frames kept per clip: floor(samples / hop) (860 for the RegNet convention)."""
-        return self.num_samples // self.mel.hop
+    def mel_frames_per_video_frame(self) -> int:
+        """Whole mel frames per video frame: round(sample_rate / hop / fps) (4 for RegNet: 22050 / 256 / 21.5)."""
+        return max(1, round(self.sample_rate / self.mel.hop / self.fps))
 
     @property
-    def mel_frames_per_video_frame(self) -> float:
-        return self.num_mel_frames / self.num_frames
+    def num_mel_frames(self) -> int:
+        """Mel frames kept per clip, a whole multiple of the video frames (860 = 4 x 215 for RegNet).
+
+        RegNet keeps the first 860 of the 862 frames a centred STFT gives for 220500 samples.
+        """
+        return self.num_frames * self.mel_frames_per_video_frame
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

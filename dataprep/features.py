@@ -1,0 +1,227 @@
+"""DVC stage `features`: each paper's features for every decoded clip.
+
+    python -m dataprep.features DECODED OUT [--params params.yaml]
+
+Per preset (params `features.presets`, e.g. `regnet: [mel, mel_hifigan, visual]`), writes
+`OUT/<preset>/<clip_id>/<name>.npy`:
+
+| name          | shape, dtype                    | what                                                            |
+|---------------|---------------------------------|-----------------------------------------------------------------|
+| `mel`         | (80, 860) float32               | RegNet-convention mel (v2s_models.audio.regnet_mel)             |
+| `mel_hifigan` | (80, 860) float32               | HiFi-GAN-convention log mel, for vocoder training               |
+| `wav_q`       | (num_samples,) uint8            | waveform linearly quantised to 256 levels (SampleRNN)           |
+| `visual`      | (num_frames, 2 * D) float16     | appearance + motion (network on RGB, same network on flow image) |
+
+and, with `features.per_second`, `OUT/persecond/<clip_id>/{appearance,audio}.npy` (one row per second) for the
+correlation-filtered system. `meta.json`, written last, holds the cache key. Audio comes from the decode stage's
+16-bit wav; frames are decoded from the source at the preset's frame rate, then looped like the audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataprep import io
+from dataprep.params import data_settings, load_params, section
+from dataprep.runner import ClipResult, run_clips, summarize
+from v2s_models import audio as audio_lib
+from v2s_models.settings import HIFIGAN_MEL, DataSettings
+
+FEATURES_VERSION = "1"
+KNOWN_OUTPUTS = ("mel", "mel_hifigan", "wav_q", "visual")
+
+
+def validate_config(cfg: dict[str, Any]) -> None:
+    presets = cfg.get("presets")
+    if not isinstance(presets, dict) or not presets:
+        raise ValueError("params.yaml: features.presets must map preset names to lists of outputs")
+    for preset, outputs in presets.items():
+        if not isinstance(outputs, list) or not outputs:
+            raise ValueError(f"params.yaml: features.presets.{preset} must be a non-empty list of outputs")
+        unknown = set(outputs) - set(KNOWN_OUTPUTS)
+        if unknown:
+            raise ValueError(f"params.yaml: features.presets.{preset}: unknown outputs {sorted(unknown)}; "
+                             f"known: {list(KNOWN_OUTPUTS)}")
+    if cfg.get("flow") not in ("tvl1", "dis"):
+        raise ValueError(f"params.yaml: features.flow = {cfg.get('flow')!r}; expected 'tvl1' or 'dis'")
+    size = cfg.get("image_size")
+    if not isinstance(size, int) or size < 32:
+        raise ValueError(f"params.yaml: features.image_size = {size!r}; expected an integer >= 32")
+
+
+def build_extractor(cfg: dict[str, Any], threads: int | None = None) -> Any:
+    from dataprep.visual import build_extractor as _build
+
+    return _build(cfg["extractor"], weights=cfg.get("extractor_weights"), image_size=int(cfg["image_size"]),
+                  threads=threads)
+
+
+def looped_frames(path: Path, settings: DataSettings, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames at the preset's rate (unique ones only) and, per output frame, the index it repeats."""
+    from dataprep import media
+
+    frames = media.read_frames(path, fps=settings.fps, size=(image_size, image_size), max_duration=settings.duration)
+    if frames.shape[0] == 0:
+        raise media.MediaError(path, "zero_length", "the video stream holds no frames")
+    n = frames.shape[0]
+    if settings.pad_mode == "zero" and n < settings.num_frames:
+        frames = np.concatenate([frames, np.zeros_like(frames[:1])])  # a black frame for the padding
+        index = np.full(settings.num_frames, n, dtype=np.int64)
+        index[:n] = np.arange(n)
+        return frames, index
+    index = media.fit_length(np.arange(n), settings.num_frames, mode="loop" if settings.pad_mode == "loop" else "trim")
+    if index.shape[0] < settings.num_frames:  # "trim": never pad, repeat the last frame
+        index = np.concatenate([index, np.full(settings.num_frames - index.shape[0], n - 1)])
+    return frames, index
+
+
+def compute_clip_features(
+    path: Path, audio: np.ndarray, settings: DataSettings, outputs: list[str], cfg: dict[str, Any],
+    extractor: Any | None,
+) -> dict[str, np.ndarray]:
+    """All requested features of one clip. `audio`: mono float32 (settings.num_samples,) from the decode step."""
+    assert audio.shape == (settings.num_samples,), f"{audio.shape=} {settings.num_samples=}"
+    out: dict[str, np.ndarray] = {}
+    if "mel" in outputs:
+        out["mel"] = audio_lib.mel(audio, settings.sample_rate, settings.mel, settings.num_mel_frames)
+    if "mel_hifigan" in outputs:
+        out["mel_hifigan"] = audio_lib.hifigan_mel(audio, settings.sample_rate, HIFIGAN_MEL, settings.num_mel_frames)
+    if "wav_q" in outputs:
+        out["wav_q"] = audio_lib.quantize_linear(audio, 256)
+    if "visual" in outputs:
+        from dataprep.visual import clip_visual_features
+
+        if extractor is None:
+            raise ValueError("visual features need an extractor")
+        frames, index = looped_frames(path, settings, int(cfg["image_size"]))
+        feats = clip_visual_features(frames, extractor=extractor, flow_method=cfg["flow"],
+                                     bound=float(cfg.get("flow_bound", 20.0)), loop_index=index)
+        assert feats.shape[0] == settings.num_frames, f"{feats.shape=} {settings.num_frames=}"
+        out["visual"] = feats.astype(np.float16)
+    return out
+
+
+def compute_per_second(path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any],
+                       extractor: Any) -> dict[str, np.ndarray]:
+    from dataprep import media
+    from dataprep.persecond import per_second_features
+
+    frames = media.read_frames(path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration)
+    seconds = max(1, int(settings.duration))
+    index = media.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
+    feats = per_second_features(frames[index], audio, sample_rate=settings.sample_rate, extractor=extractor)
+    return {k: v.astype(np.float32) for k, v in feats.items()}
+
+
+def _features_one(item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str, Any]],
+                  state: dict[str, Any]) -> ClipResult:
+    import soundfile as sf
+
+    from dataprep import media
+
+    row, decoded_root, out_root, cfg, preset_dicts = item
+    clip_id, path = row["clip_id"], Path(row["source_path"])
+    outputs_by_preset: dict[str, list[str]] = cfg["presets"]
+    written: list[Path] = []
+    all_cached = True
+    try:
+        jobs: list[tuple[str, DataSettings, list[str]]] = [
+            (name, DataSettings.from_dict(preset_dicts[name]), outs) for name, outs in outputs_by_preset.items()
+        ]
+        if cfg.get("per_second"):
+            jobs.append(("persecond", DataSettings.from_dict(preset_dicts[cfg.get("per_second_preset", "regnet")]),
+                         ["appearance", "audio"]))
+        for name, settings, outs in jobs:
+            clip_dir = Path(out_root) / name / clip_id
+            written.append(clip_dir)
+            relevant = {k: cfg.get(k) for k in ("flow", "flow_bound", "extractor", "extractor_weights", "image_size")}
+            key = io.json_sha256({"src": row["source_sha256"], "settings": settings.to_dict(), "outputs": outs,
+                                  "cfg": relevant, "v": FEATURES_VERSION})
+            meta_path = clip_dir / "meta.json"
+            if meta_path.is_file() and _read_key(meta_path) == key:
+                continue
+            all_cached = False
+            wav, sr = sf.read(Path(decoded_root) / settings.name / clip_id / "audio.wav", dtype="float32")
+            if sr != settings.sample_rate:
+                raise ValueError(f"decoded audio of {clip_id} is at {sr} Hz, preset {settings.name} wants "
+                                 f"{settings.sample_rate}: re-run the decode stage")
+            if "extractor" not in state and ("visual" in outs or name == "persecond"):
+                state["extractor"] = build_extractor(cfg)
+            if name == "persecond":
+                arrays = compute_per_second(path, wav, settings, cfg, state["extractor"])
+            else:
+                arrays = compute_clip_features(path, wav, settings, outs, cfg, state.get("extractor"))
+            for arr_name, arr in arrays.items():
+                io.write_npy(clip_dir / f"{arr_name}.npy", arr)
+            io.write_json(meta_path, {"key": key, "clip_id": clip_id, "preset": settings.name,
+                                      "shapes": {k: list(v.shape) for k, v in arrays.items()},
+                                      "dtypes": {k: str(v.dtype) for k, v in arrays.items()}})
+    except (media.MediaError, ValueError, RuntimeError, OSError) as e:
+        for d in written:
+            shutil.rmtree(d, ignore_errors=True)
+        reason = getattr(e, "reason", "features_failed")
+        return ClipResult(clip_id, "quarantined", f"{reason}: {e}", {"clip_id": clip_id, "status": "quarantined",
+                                                                     "reason": reason, "detail": str(e)})
+    dirs = {p.relative_to(out_root).parts[0]: p.as_posix() for p in written}
+    return ClipResult(clip_id, "cached" if all_cached else "ok", None,
+                      {"clip_id": clip_id, "status": "ok", "reason": None, "features": dirs})
+
+
+def _read_key(meta_path: Path) -> str | None:
+    try:
+        return json.loads(meta_path.read_text()).get("key")
+    except (OSError, ValueError):
+        return None
+
+
+def run(decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = True) -> dict[str, Any]:
+    cfg = section(params, "features")
+    validate_config(cfg)
+    preset_dicts = {name: data_settings(params, name).to_dict() for name in cfg["presets"]}
+    if cfg.get("per_second"):
+        ps = cfg.get("per_second_preset", "regnet")
+        preset_dicts[ps] = data_settings(params, ps).to_dict()
+    rows = [r for r in io.read_jsonl(decoded / "manifest.jsonl") if r["status"] == "ok"]
+    items = [(r, str(decoded), str(out), cfg, preset_dicts) for r in rows]
+    results = run_clips(_features_one, items, workers=int(cfg.get("workers", 2)), desc="features", progress=progress)
+    counts = summarize(results, "features")
+    keep = {r.clip_id for r in results if r.status != "quarantined"}
+    for name in [*cfg["presets"], "persecond"]:
+        base = out / name
+        for meta in base.glob("*/*/meta.json") if base.is_dir() else []:
+            if meta.parent.relative_to(base).as_posix() not in keep:
+                shutil.rmtree(meta.parent, ignore_errors=True)
+    quarantine = [{"clip_id": r.clip_id, "reason": r.reason} for r in results if r.status == "quarantined"]
+    for q in quarantine:
+        print(f"[features] quarantined {q['clip_id']}: {q['reason']}", file=sys.stderr)
+    io.write_json(out / "quarantine.json", {"count": len(quarantine), "clips": quarantine})
+    io.write_jsonl(out / "manifest.jsonl", [r.row for r in results if r.row is not None])
+    summary = {"clips": len(rows), **counts}
+    io.write_json(out / "summary.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dataprep.features", description=__doc__.split("\n\n")[0])
+    ap.add_argument("decoded", type=Path, help="output folder of the decode stage (data/decoded)")
+    ap.add_argument("out", type=Path, help="output folder (data/features)")
+    ap.add_argument("--params", type=Path, default=Path("params.yaml"))
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        run(args.decoded, args.out, load_params(args.params), progress=not args.no_progress)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
