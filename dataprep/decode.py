@@ -46,7 +46,9 @@ def decode_audio_for(path: Path, settings: DataSettings) -> tuple[np.ndarray, di
         raise media.MediaError(path, "no_video_stream", "the file has no video stream")
     if not info.has_audio:
         raise media.MediaError(path, "no_audio_stream", "the file has no audio stream")
-    audio = media.read_audio(path, sample_rate=settings.sample_rate, mono=True, max_duration=settings.duration)
+    audio = media.read_audio(
+        path, sample_rate=settings.sample_rate, mono=True, max_duration=settings.duration
+    )
     if audio.size == 0:
         raise media.MediaError(path, "zero_length", "the audio stream holds no samples")
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
@@ -70,7 +72,9 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
     clip, out_root, presets = item
     out_root_p = Path(out_root)
     row: dict[str, Any] = {
-        "clip_id": clip.clip_id, "category": clip.category, "source_path": str(clip.path),
+        "clip_id": clip.clip_id,
+        "category": clip.category,
+        "source_path": str(clip.path),
         "ground_truth": str(clip.ground_truth) if clip.ground_truth else None,
     }
     try:
@@ -95,20 +99,35 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
                 io.write_json(meta_path, meta)  # written last: its key marks the clip complete
             info = meta["info"]
             row.update(
-                duration=meta["source_duration"], fps=info["fps"], sample_rate=info["sample_rate"],
-                channels=info["channels"], width=info["width"], height=info["height"], has_audio=info["has_audio"],
+                duration=meta["source_duration"],
+                fps=info["fps"],
+                sample_rate=info["sample_rate"],
+                channels=info["channels"],
+                width=info["width"],
+                height=info["height"],
+                has_audio=info["has_audio"],
             )
     except media.MediaError as e:
         for settings in presets:  # never leave a stale, complete-looking output of a now-bad file
             shutil.rmtree(out_root_p / settings.name / clip.clip_id, ignore_errors=True)
-        return ClipResult(clip.clip_id, "quarantined", f"{e.reason}: {e}", {**row, "status": "quarantined",
-                                                                           "reason": e.reason, "detail": str(e)})
+        return ClipResult(
+            clip.clip_id,
+            "quarantined",
+            f"{e.reason}: {e}",
+            {**row, "status": "quarantined", "reason": e.reason, "detail": str(e)},
+        )
     except Exception as e:  # a decoder crash on one file must not cost the user the rest
         for settings in presets:
             shutil.rmtree(out_root_p / settings.name / clip.clip_id, ignore_errors=True)
-        return ClipResult(clip.clip_id, "quarantined", f"unreadable: {type(e).__name__}: {e}",
-                          {**row, "status": "quarantined", "reason": "unreadable", "detail": f"{type(e).__name__}: {e}"})
-    return ClipResult(clip.clip_id, "cached" if all_cached else "ok", None, {**row, "status": "ok", "reason": None})
+        return ClipResult(
+            clip.clip_id,
+            "quarantined",
+            f"unreadable: {type(e).__name__}: {e}",
+            {**row, "status": "quarantined", "reason": "unreadable", "detail": f"{type(e).__name__}: {e}"},
+        )
+    return ClipResult(
+        clip.clip_id, "cached" if all_cached else "ok", None, {**row, "status": "ok", "reason": None}
+    )
 
 
 def _read_key(meta_path: Path) -> str | None:
@@ -138,14 +157,20 @@ def run(source: Path, out: Path, params: dict[str, Any], *, progress: bool = Tru
     presets = [data_settings(params, name) for name in cfg.get("presets", ["regnet"])]
     workers = int(cfg.get("workers", 2))
     clips = scan_source(source)
-    results = run_clips(_decode_one, [(c, str(out), presets) for c in clips], workers=workers, desc="decode",
-                        progress=progress)
+    results = run_clips(
+        _decode_one,
+        [(c, str(out), presets) for c in clips],
+        workers=workers,
+        desc="decode",
+        progress=progress,
+    )
     counts = summarize(results, "decode")
     rows = [r.row for r in results if r.row is not None]
     prune(out, presets, {r.clip_id for r in results if r.status != "quarantined"})
     quarantine = [
         {"clip_id": r.clip_id, "source_path": r.row.get("source_path") if r.row else None, "reason": r.reason}
-        for r in results if r.status == "quarantined"
+        for r in results
+        if r.status == "quarantined"
     ]
     for q in quarantine:
         print(f"[decode] quarantined {q['source_path']}: {q['reason']}", file=sys.stderr)

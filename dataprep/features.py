@@ -47,8 +47,10 @@ def validate_config(cfg: dict[str, Any]) -> None:
             raise ValueError(f"params.yaml: features.presets.{preset} must be a non-empty list of outputs")
         unknown = set(outputs) - set(KNOWN_OUTPUTS)
         if unknown:
-            raise ValueError(f"params.yaml: features.presets.{preset}: unknown outputs {sorted(unknown)}; "
-                             f"known: {list(KNOWN_OUTPUTS)}")
+            raise ValueError(
+                f"params.yaml: features.presets.{preset}: unknown outputs {sorted(unknown)}; "
+                f"known: {list(KNOWN_OUTPUTS)}"
+            )
     if cfg.get("flow") not in ("tvl1", "dis"):
         raise ValueError(f"params.yaml: features.flow = {cfg.get('flow')!r}; expected 'tvl1' or 'dis'")
     size = cfg.get("image_size")
@@ -59,15 +61,21 @@ def validate_config(cfg: dict[str, Any]) -> None:
 def build_extractor(cfg: dict[str, Any], threads: int | None = None) -> Any:
     from dataprep.visual import build_extractor as _build
 
-    return _build(cfg["extractor"], weights=cfg.get("extractor_weights"), image_size=int(cfg["image_size"]),
-                  threads=threads)
+    return _build(
+        cfg["extractor"],
+        weights=cfg.get("extractor_weights"),
+        image_size=int(cfg["image_size"]),
+        threads=threads,
+    )
 
 
 def looped_frames(path: Path, settings: DataSettings, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Frames at the preset's rate (unique ones only) and, per output frame, the index it repeats."""
     from dataprep import media
 
-    frames = media.read_frames(path, fps=settings.fps, size=(image_size, image_size), max_duration=settings.duration)
+    frames = media.read_frames(
+        path, fps=settings.fps, size=(image_size, image_size), max_duration=settings.duration
+    )
     if frames.shape[0] == 0:
         raise media.MediaError(path, "zero_length", "the video stream holds no frames")
     n = frames.shape[0]
@@ -76,14 +84,20 @@ def looped_frames(path: Path, settings: DataSettings, image_size: int) -> tuple[
         index = np.full(settings.num_frames, n, dtype=np.int64)
         index[:n] = np.arange(n)
         return frames, index
-    index = media.fit_length(np.arange(n), settings.num_frames, mode="loop" if settings.pad_mode == "loop" else "trim")
+    index = media.fit_length(
+        np.arange(n), settings.num_frames, mode="loop" if settings.pad_mode == "loop" else "trim"
+    )
     if index.shape[0] < settings.num_frames:  # "trim": never pad, repeat the last frame
         index = np.concatenate([index, np.full(settings.num_frames - index.shape[0], n - 1)])
     return frames, index
 
 
 def compute_clip_features(
-    path: Path, audio: np.ndarray, settings: DataSettings, outputs: list[str], cfg: dict[str, Any],
+    path: Path,
+    audio: np.ndarray,
+    settings: DataSettings,
+    outputs: list[str],
+    cfg: dict[str, Any],
     extractor: Any | None,
 ) -> dict[str, np.ndarray]:
     """All requested features of one clip. `audio`: mono float32 (settings.num_samples,) from the decode step."""
@@ -92,7 +106,9 @@ def compute_clip_features(
     if "mel" in outputs:
         out["mel"] = audio_lib.mel(audio, settings.sample_rate, settings.mel, settings.num_mel_frames)
     if "mel_hifigan" in outputs:
-        out["mel_hifigan"] = audio_lib.hifigan_mel(audio, settings.sample_rate, HIFIGAN_MEL, settings.num_mel_frames)
+        out["mel_hifigan"] = audio_lib.hifigan_mel(
+            audio, settings.sample_rate, HIFIGAN_MEL, settings.num_mel_frames
+        )
     if "wav_q" in outputs:
         out["wav_q"] = audio_lib.quantize_linear(audio, 256)
     if "visual" in outputs:
@@ -101,27 +117,36 @@ def compute_clip_features(
         if extractor is None:
             raise ValueError("visual features need an extractor")
         frames, index = looped_frames(path, settings, int(cfg["image_size"]))
-        feats = clip_visual_features(frames, extractor=extractor, flow_method=cfg["flow"],
-                                     bound=float(cfg.get("flow_bound", 20.0)), loop_index=index)
+        feats = clip_visual_features(
+            frames,
+            extractor=extractor,
+            flow_method=cfg["flow"],
+            bound=float(cfg.get("flow_bound", 20.0)),
+            loop_index=index,
+        )
         assert feats.shape[0] == settings.num_frames, f"{feats.shape=} {settings.num_frames=}"
         out["visual"] = feats.astype(np.float16)
     return out
 
 
-def compute_per_second(path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any],
-                       extractor: Any) -> dict[str, np.ndarray]:
+def compute_per_second(
+    path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any], extractor: Any
+) -> dict[str, np.ndarray]:
     from dataprep import media
     from dataprep.persecond import per_second_features
 
-    frames = media.read_frames(path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration)
+    frames = media.read_frames(
+        path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration
+    )
     seconds = max(1, int(settings.duration))
     index = media.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
     feats = per_second_features(frames[index], audio, sample_rate=settings.sample_rate, extractor=extractor)
     return {k: v.astype(np.float32) for k, v in feats.items()}
 
 
-def _features_one(item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str, Any]],
-                  state: dict[str, Any]) -> ClipResult:
+def _features_one(
+    item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str, Any]], state: dict[str, Any]
+) -> ClipResult:
     import soundfile as sf
 
     from dataprep import media
@@ -133,25 +158,42 @@ def _features_one(item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str
     all_cached = True
     try:
         jobs: list[tuple[str, DataSettings, list[str]]] = [
-            (name, DataSettings.from_dict(preset_dicts[name]), outs) for name, outs in outputs_by_preset.items()
+            (name, DataSettings.from_dict(preset_dicts[name]), outs)
+            for name, outs in outputs_by_preset.items()
         ]
         if cfg.get("per_second"):
-            jobs.append(("persecond", DataSettings.from_dict(preset_dicts[cfg.get("per_second_preset", "regnet")]),
-                         ["appearance", "audio"]))
+            jobs.append(
+                (
+                    "persecond",
+                    DataSettings.from_dict(preset_dicts[cfg.get("per_second_preset", "regnet")]),
+                    ["appearance", "audio"],
+                )
+            )
         for name, settings, outs in jobs:
             clip_dir = Path(out_root) / name / clip_id
             written.append(clip_dir)
-            relevant = {k: cfg.get(k) for k in ("flow", "flow_bound", "extractor", "extractor_weights", "image_size")}
-            key = io.json_sha256({"src": row["source_sha256"], "settings": settings.to_dict(), "outputs": outs,
-                                  "cfg": relevant, "v": FEATURES_VERSION})
+            relevant = {
+                k: cfg.get(k) for k in ("flow", "flow_bound", "extractor", "extractor_weights", "image_size")
+            }
+            key = io.json_sha256(
+                {
+                    "src": row["source_sha256"],
+                    "settings": settings.to_dict(),
+                    "outputs": outs,
+                    "cfg": relevant,
+                    "v": FEATURES_VERSION,
+                }
+            )
             meta_path = clip_dir / "meta.json"
             if meta_path.is_file() and _read_key(meta_path) == key:
                 continue
             all_cached = False
             wav, sr = sf.read(Path(decoded_root) / settings.name / clip_id / "audio.wav", dtype="float32")
             if sr != settings.sample_rate:
-                raise ValueError(f"decoded audio of {clip_id} is at {sr} Hz, preset {settings.name} wants "
-                                 f"{settings.sample_rate}: re-run the decode stage")
+                raise ValueError(
+                    f"decoded audio of {clip_id} is at {sr} Hz, preset {settings.name} wants "
+                    f"{settings.sample_rate}: re-run the decode stage"
+                )
             if "extractor" not in state and ("visual" in outs or name == "persecond"):
                 state["extractor"] = build_extractor(cfg)
             if name == "persecond":
@@ -160,18 +202,33 @@ def _features_one(item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str
                 arrays = compute_clip_features(path, wav, settings, outs, cfg, state.get("extractor"))
             for arr_name, arr in arrays.items():
                 io.write_npy(clip_dir / f"{arr_name}.npy", arr)
-            io.write_json(meta_path, {"key": key, "clip_id": clip_id, "preset": settings.name,
-                                      "shapes": {k: list(v.shape) for k, v in arrays.items()},
-                                      "dtypes": {k: str(v.dtype) for k, v in arrays.items()}})
+            io.write_json(
+                meta_path,
+                {
+                    "key": key,
+                    "clip_id": clip_id,
+                    "preset": settings.name,
+                    "shapes": {k: list(v.shape) for k, v in arrays.items()},
+                    "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
+                },
+            )
     except (media.MediaError, ValueError, RuntimeError, OSError) as e:
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
         reason = getattr(e, "reason", "features_failed")
-        return ClipResult(clip_id, "quarantined", f"{reason}: {e}", {"clip_id": clip_id, "status": "quarantined",
-                                                                     "reason": reason, "detail": str(e)})
+        return ClipResult(
+            clip_id,
+            "quarantined",
+            f"{reason}: {e}",
+            {"clip_id": clip_id, "status": "quarantined", "reason": reason, "detail": str(e)},
+        )
     dirs = {p.relative_to(out_root).parts[0]: p.as_posix() for p in written}
-    return ClipResult(clip_id, "cached" if all_cached else "ok", None,
-                      {"clip_id": clip_id, "status": "ok", "reason": None, "features": dirs})
+    return ClipResult(
+        clip_id,
+        "cached" if all_cached else "ok",
+        None,
+        {"clip_id": clip_id, "status": "ok", "reason": None, "features": dirs},
+    )
 
 
 def _read_key(meta_path: Path) -> str | None:
@@ -190,7 +247,9 @@ def run(decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = Tr
         preset_dicts[ps] = data_settings(params, ps).to_dict()
     rows = [r for r in io.read_jsonl(decoded / "manifest.jsonl") if r["status"] == "ok"]
     items = [(r, str(decoded), str(out), cfg, preset_dicts) for r in rows]
-    results = run_clips(_features_one, items, workers=int(cfg.get("workers", 2)), desc="features", progress=progress)
+    results = run_clips(
+        _features_one, items, workers=int(cfg.get("workers", 2)), desc="features", progress=progress
+    )
     counts = summarize(results, "features")
     keep = {r.clip_id for r in results if r.status != "quarantined"}
     for name in [*cfg["presets"], "persecond"]:

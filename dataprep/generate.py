@@ -1,6 +1,6 @@
 """DVC stage `generate`: the built-in SynthFoley data set, sized by params `generate`.
 
-    python -m dataprep.generate OUT [--params params.yaml]
+python -m dataprep.generate OUT [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -23,10 +23,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg = section(load_params(args.params), "generate")
         num_clips = cfg.get("num_clips")
         if num_clips is not None and (not isinstance(num_clips, int) or num_clips < 1):
-            raise ValueError(f"params.yaml: generate.num_clips = {num_clips!r}; expected a positive integer or null")
+            raise ValueError(
+                f"params.yaml: generate.num_clips = {num_clips!r}; expected a positive integer or null"
+            )
         paths = synthfoley.generate(
-            args.out, size=None if num_clips else cfg.get("size", "demo"), num_clips=num_clips,
-            seed=int(cfg.get("seed", 0)), workers=int(cfg.get("workers", 1)), progress=True,
+            args.out,
+            size=None if num_clips else cfg.get("size", "demo"),
+            num_clips=num_clips,
+            seed=int(cfg.get("seed", 0)),
+            workers=int(cfg.get("workers", 1)),
+            progress=True,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

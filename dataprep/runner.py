@@ -64,7 +64,9 @@ def run_clips(
     """
     from tqdm import tqdm
 
-    bar = tqdm(total=len(items), desc=desc, unit="clip", disable=not progress, file=sys.stderr, smoothing=0.05)
+    bar = tqdm(
+        total=len(items), desc=desc, unit="clip", disable=not progress, file=sys.stderr, smoothing=0.05
+    )
     results: list[ClipResult | None] = [None] * len(items)
     if workers <= 1 or len(items) <= 1:
         state = init() if init is not None else {}
@@ -73,7 +75,9 @@ def run_clips(
             bar.update(1)
     else:
         ctx = mp.get_context("spawn")  # fork after torch/OpenMP start-up can deadlock
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(init,)) as ex:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(init,)
+        ) as ex:
             futures = {ex.submit(_call, fn, item): i for i, item in enumerate(items)}
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()

@@ -13,24 +13,55 @@ from dataprep.params import data_settings, load_params
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "presets": {
-        "regnet": {"fps": 21.5, "sample_rate": 22050, "duration": 10.0, "pad_mode": "loop",
-                   "mel": {"kind": "regnet", "n_fft": 1024, "hop": 256, "win": 1024, "n_mels": 80,
-                           "fmin": 125.0, "fmax": 7600.0}},
-        "zhou": {"fps": 15.6, "sample_rate": 16000, "duration": 10.0, "pad_mode": "loop",
-                 "mel": {"kind": "regnet", "n_fft": 1024, "hop": 256, "win": 1024, "n_mels": 80,
-                         "fmin": 125.0, "fmax": 7600.0}},
+        "regnet": {
+            "fps": 21.5,
+            "sample_rate": 22050,
+            "duration": 10.0,
+            "pad_mode": "loop",
+            "mel": {
+                "kind": "regnet",
+                "n_fft": 1024,
+                "hop": 256,
+                "win": 1024,
+                "n_mels": 80,
+                "fmin": 125.0,
+                "fmax": 7600.0,
+            },
+        },
+        "zhou": {
+            "fps": 15.6,
+            "sample_rate": 16000,
+            "duration": 10.0,
+            "pad_mode": "loop",
+            "mel": {
+                "kind": "regnet",
+                "n_fft": 1024,
+                "hop": 256,
+                "win": 1024,
+                "n_mels": 80,
+                "fmin": 125.0,
+                "fmax": 7600.0,
+            },
+        },
     },
     "features": {
         "presets": {"regnet": ["mel", "mel_hifigan", "visual"], "zhou": ["wav_q", "visual"]},
-        "per_second": True, "per_second_preset": "regnet", "flow": "dis", "flow_bound": 20.0,
-        "extractor": "efficientnet_lite0", "extractor_weights": None, "image_size": 112, "workers": 2,
+        "per_second": True,
+        "per_second_preset": "regnet",
+        "flow": "dis",
+        "flow_bound": 20.0,
+        "extractor": "efficientnet_lite0",
+        "extractor_weights": None,
+        "image_size": 112,
+        "workers": 2,
     },
 }
 """Used when no params.yaml is at hand; the repository's params.yaml holds the same values."""
 
 
-def video_features(video: Path, preset: str, out: Path, *, params_path: Path | None = None,
-                   outputs: list[str] | None = None) -> dict[str, Any]:
+def video_features(
+    video: Path, preset: str, out: Path, *, params_path: Path | None = None, outputs: list[str] | None = None
+) -> dict[str, Any]:
     """Writes audio.wav, the preset's features (.npy) and meta.json for one video into `out`."""
     import soundfile as sf
 
@@ -43,16 +74,25 @@ def video_features(video: Path, preset: str, out: Path, *, params_path: Path | N
     extractor = build_extractor(cfg) if "visual" in outs or cfg.get("per_second") else None
     arrays = compute_clip_features(Path(video), audio, settings, outs, cfg, extractor)
     if cfg.get("per_second") and preset == cfg.get("per_second_preset", "regnet"):
-        arrays.update({f"persecond_{k}": v for k, v in compute_per_second(Path(video), audio, settings, cfg,
-                                                                          extractor).items()})
+        arrays.update(
+            {
+                f"persecond_{k}": v
+                for k, v in compute_per_second(Path(video), audio, settings, cfg, extractor).items()
+            }
+        )
     out.mkdir(parents=True, exist_ok=True)
     with io.atomic_path(out / "audio.wav") as tmp:
         sf.write(tmp, audio, settings.sample_rate, subtype="PCM_16", format="WAV")
     for name, arr in arrays.items():
         io.write_npy(out / f"{name}.npy", arr)
-    summary = {"video": str(video), "preset": preset, "settings": settings.to_dict(), **meta,
-               "shapes": {k: list(v.shape) for k, v in arrays.items()},
-               "dtypes": {k: str(v.dtype) for k, v in arrays.items()}}
+    summary = {
+        "video": str(video),
+        "preset": preset,
+        "settings": settings.to_dict(),
+        **meta,
+        "shapes": {k: list(v.shape) for k, v in arrays.items()},
+        "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
+    }
     io.write_json(out / "meta.json", summary)
     for name, arr in arrays.items():
         print(f"{out / (name + '.npy')}: {arr.dtype} {tuple(arr.shape)}", file=sys.stderr)

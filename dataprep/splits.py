@@ -40,12 +40,18 @@ def split_sizes(n: int, val: int, test: int) -> tuple[int, int, int]:
     return n - v - t, v, t
 
 
-def assign_splits(clip_ids_by_category: dict[str, list[str]], *, val: int, test: int, seed: int,
-                  fixed: dict[str, str] | None = None) -> dict[str, str]:
+def assign_splits(
+    clip_ids_by_category: dict[str, list[str]],
+    *,
+    val: int,
+    test: int,
+    seed: int,
+    fixed: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Deterministic assignment: clips ordered by a seeded hash of their id, then cut into test, val, train."""
     fixed = fixed or {}
     out: dict[str, str] = {}
-    for category, ids in sorted(clip_ids_by_category.items()):
+    for _category, ids in sorted(clip_ids_by_category.items()):
         free = [i for i in ids if i not in fixed]
         for i in ids:
             if i in fixed:
@@ -59,7 +65,11 @@ def assign_splits(clip_ids_by_category: dict[str, list[str]], *, val: int, test:
 
 def run(source: Path, decoded: Path, features: Path, out: Path, params: dict[str, Any]) -> dict[str, Any]:
     cfg = section(params, "splits")
-    val, test, seed = int(cfg.get("val_per_category", 32)), int(cfg.get("test_per_category", 32)), int(cfg.get("seed", 0))
+    val, test, seed = (
+        int(cfg.get("val_per_category", 32)),
+        int(cfg.get("test_per_category", 32)),
+        int(cfg.get("seed", 0)),
+    )
     if val < 0 or test < 0:
         raise ValueError(f"params.yaml: splits sizes must be >= 0 (val {val}, test {test})")
     clips = scan_source(source)
@@ -76,16 +86,28 @@ def run(source: Path, decoded: Path, features: Path, out: Path, params: dict[str
         else:
             status, reason = "ok", None
             ok_by_category[c.category].append(c.clip_id)
-        rows.append({
-            "clip_id": c.clip_id, "source_path": str(c.path), "category": c.category,
-            "ground_truth": str(c.ground_truth) if c.ground_truth else None,
-            "duration": d.get("duration"), "fps": d.get("fps"), "sample_rate": d.get("sample_rate"),
-            "channels": d.get("channels"), "has_audio": d.get("has_audio"),
-            "decoded": {p: (decoded / p / c.clip_id).as_posix() for p in section(params, "decode")["presets"]}
-            if status == "ok" else {},
-            "features": f.get("features", {}) if status == "ok" else {},
-            "status": status, "reason": reason, "detail": d.get("detail") or f.get("detail"),
-        })
+        rows.append(
+            {
+                "clip_id": c.clip_id,
+                "source_path": str(c.path),
+                "category": c.category,
+                "ground_truth": str(c.ground_truth) if c.ground_truth else None,
+                "duration": d.get("duration"),
+                "fps": d.get("fps"),
+                "sample_rate": d.get("sample_rate"),
+                "channels": d.get("channels"),
+                "has_audio": d.get("has_audio"),
+                "decoded": {
+                    p: (decoded / p / c.clip_id).as_posix() for p in section(params, "decode")["presets"]
+                }
+                if status == "ok"
+                else {},
+                "features": f.get("features", {}) if status == "ok" else {},
+                "status": status,
+                "reason": reason,
+                "detail": d.get("detail") or f.get("detail"),
+            }
+        )
     assignment = assign_splits(ok_by_category, val=val, test=test, seed=seed, fixed=read_split_lists(source))
     for r in rows:
         r["split"] = assignment.get(r["clip_id"]) if r["status"] == "ok" else None
@@ -95,12 +117,19 @@ def run(source: Path, decoded: Path, features: Path, out: Path, params: dict[str
         ids = sorted(r["clip_id"] for r in rows if r["split"] == s)
         counts[s] = len(ids)
         io.write_text(out / "splits" / f"{s}.txt", "".join(i + "\n" for i in ids))
-    summary = {"clips": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
-               "quarantined": sum(r["status"] != "ok" for r in rows), **counts,
-               "categories": sorted(ok_by_category)}
+    summary = {
+        "clips": len(rows),
+        "ok": sum(r["status"] == "ok" for r in rows),
+        "quarantined": sum(r["status"] != "ok" for r in rows),
+        **counts,
+        "categories": sorted(ok_by_category),
+    }
     io.write_json(out / "summary.json", summary)
-    print(f"[splits] {summary['ok']} clips in {len(ok_by_category)} categories: train {counts['train']}, "
-          f"val {counts['val']}, test {counts['test']}; {summary['quarantined']} quarantined", file=sys.stderr)
+    print(
+        f"[splits] {summary['ok']} clips in {len(ok_by_category)} categories: train {counts['train']}, "
+        f"val {counts['val']}, test {counts['test']}; {summary['quarantined']} quarantined",
+        file=sys.stderr,
+    )
     return summary
 
 

@@ -53,7 +53,9 @@ class DataSettings:
         if self.sample_rate <= 0:
             raise ValueError(f"DataSettings.sample_rate must be positive, got {self.sample_rate!r}")
         if not (self.duration > 0 and math.isfinite(self.duration)):
-            raise ValueError(f"DataSettings.duration must be a positive number of seconds, got {self.duration!r}")
+            raise ValueError(
+                f"DataSettings.duration must be a positive number of seconds, got {self.duration!r}"
+            )
         if self.pad_mode not in ("loop", "zero", "trim"):
             raise ValueError(f"DataSettings.pad_mode must be 'loop', 'zero' or 'trim', got {self.pad_mode!r}")
 

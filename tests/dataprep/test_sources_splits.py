@@ -54,8 +54,8 @@ def test_split_lists_conflict(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("n", "expected"), [(0, (0, 0, 0)), (1, (1, 0, 0)), (2, (1, 0, 1)), (3, (1, 1, 1)), (10, (6, 2, 2)),
-                        (100, (36, 32, 32))],
+    ("n", "expected"),
+    [(0, (0, 0, 0)), (1, (1, 0, 0)), (2, (1, 0, 1)), (3, (1, 1, 1)), (10, (6, 2, 2)), (100, (36, 32, 32))],
 )
 def test_split_sizes(n, expected):
     assert split_sizes(n, 32, 32) == expected

@@ -69,7 +69,10 @@ def test_regnet_mel_inverse_normalisation_round_trip():
 def test_hifigan_mel_convention():
     wav = _sine(1000.0, 22050, 2.0)
     m = audio.hifigan_mel(wav, 22050)
-    assert m.shape == (80, wav.shape[0] // 256)  # reflect padding of (n_fft - hop) / 2 keeps one frame per hop
+    assert m.shape == (
+        80,
+        wav.shape[0] // 256,
+    )  # reflect padding of (n_fft - hop) / 2 keeps one frame per hop
     assert m.min() >= np.log(1e-5) - 1e-6
     assert np.isclose(audio.hifigan_mel(np.zeros(4096, np.float32), 22050).max(), np.log(1e-5), atol=1e-3)
 

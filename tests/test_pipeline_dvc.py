@@ -1,0 +1,147 @@
+"""A real `dvc repro` of the data pipeline on the tiny SynthFoley set, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _copy_repo(dst: Path) -> None:
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True, capture_output=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith("tests/"):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _dvc(repo: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args],
+        cwd=repo,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def _set_params(repo: Path, **updates: object) -> None:
+    p = repo / "params.yaml"
+    params = yaml.safe_load(p.read_text())
+    for dotted, value in updates.items():
+        node = params
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    p.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("v2s_repo")
+    _copy_repo(repo)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _set_params(repo, **{"generate.size": "tiny"})
+    _dvc(repo, "repro")
+    return repo
+
+
+def test_repro_tiny_produces_paper_features(tiny_repo):
+    rows = [
+        json.loads(line) for line in (tiny_repo / "data/prepared/manifest.jsonl").read_text().splitlines()
+    ]
+    assert len(rows) == 16 and all(r["status"] == "ok" for r in rows), rows
+    assert {r["category"] for r in rows} == {
+        "drum",
+        "hammer",
+        "bouncing_ball",
+        "gun",
+        "fireworks",
+        "dog_bark",
+        "cough",
+        "cry",
+    }
+    assert {r["split"] for r in rows} <= {"train", "val", "test"} and "train" in {r["split"] for r in rows}
+    for r in rows:
+        regnet = Path(r["features"]["regnet"])
+        regnet = regnet if regnet.is_absolute() else tiny_repo / regnet
+        mel = np.load(regnet / "mel.npy")
+        assert mel.shape == (80, 860) and mel.dtype == np.float32
+        assert 0.0 <= mel.min() and mel.max() <= 1.0
+        visual = np.load(regnet / "visual.npy")
+        assert visual.shape[0] == 215 and visual.shape[1] % 2 == 0 and np.isfinite(visual).all()
+        assert np.load(regnet / "mel_hifigan.npy").shape == (80, 860)
+        zhou = Path(r["features"]["zhou"])
+        zhou = zhou if zhou.is_absolute() else tiny_repo / zhou
+        wav_q = np.load(zhou / "wav_q.npy")
+        assert wav_q.shape == (160000,) and wav_q.dtype == np.uint8
+        assert np.load(zhou / "visual.npy").shape[0] == 156
+        ps = Path(r["features"]["persecond"])
+        ps = ps if ps.is_absolute() else tiny_repo / ps
+        assert np.load(ps / "appearance.npy").shape[0] == 10 and np.load(ps / "audio.npy").shape == (10, 128)
+    splits = {
+        s: (tiny_repo / "data/prepared/splits" / f"{s}.txt").read_text().split()
+        for s in ("train", "val", "test")
+    }
+    assert sorted(sum(splits.values(), [])) == sorted(r["clip_id"] for r in rows)
+
+
+def test_second_repro_is_a_no_op(tiny_repo):
+    mel = next((tiny_repo / "data/features/regnet").glob("*/*/mel.npy"))
+    before = mel.stat().st_mtime_ns
+    out = _dvc(tiny_repo, "repro")
+    assert "up to date" in out.lower(), out
+    assert mel.stat().st_mtime_ns == before
+
+
+def test_added_clips_are_the_only_ones_processed_and_bad_ones_quarantined(tiny_repo, real_media):
+    videos = tiny_repo / "videos"
+    shutil.copytree(tiny_repo / "data/raw/synthfoley", videos)
+    shutil.copy(real_media / "hammer_anvil.mp4", videos / "hammer" / "real_hammer.mp4")
+    (videos / "drum" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    _set_params(tiny_repo, **{"data.source": "videos"})
+    _dvc(tiny_repo, "repro")
+    decode = _read(tiny_repo / "data/decoded/summary.json")
+    assert (decode["ok"], decode["cached"], decode["quarantined"]) == (1, 16, 1), decode
+    features = _read(tiny_repo / "data/features/summary.json")
+    assert (features["ok"], features["cached"]) == (1, 16), features
+    rows = {
+        json.loads(x)["clip_id"]: json.loads(x)
+        for x in (tiny_repo / "data/prepared/manifest.jsonl").read_text().splitlines()
+    }
+    assert rows["drum/broken"]["status"] == "quarantined" and rows["drum/broken"]["reason"]
+    assert rows["drum/broken"]["split"] is None
+    assert rows["hammer/real_hammer"]["status"] == "ok"
+    quarantine = _read(tiny_repo / "data/decoded/quarantine.json")
+    assert [q["clip_id"] for q in quarantine["clips"]] == ["drum/broken"]
