@@ -1,0 +1,222 @@
+"""The plain training loop, checkpoints and RNG state: shared by tests, benchmarks and the Ray Train worker.
+
+Checkpoint (`checkpoint.pt`, read back with `torch.load(weights_only=True)`):
+    {"solver": Solver.state_dict(), "epoch": completed epochs, "step": global steps,
+     "data": {"epoch": next epoch, "batch": 0}, "rng": {"torch", "numpy", "python"}, "config_hash", "metrics"}
+A checkpoint is written at the end of every epoch, so the data position to resume from is the start of the next
+epoch; the epoch's shuffling is a function of (seed, epoch), so a resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from v2s_models.config import config_hash
+from v2s_models.training.base import Solver
+
+SOLVERS: dict[str, str] = {
+    "gan_mel": "v2s_models.training.gan_mel.GanMelSolver",
+    "autoregressive": "v2s_models.training.autoregressive.AutoregressiveSolver",
+    "correlation": "v2s_models.training.contrastive.CorrelationSolver",
+    "vocoder": "v2s_models.training.vocoder.VocoderSolver",
+}
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def solver_class(paradigm: str) -> type[Solver]:
+    try:
+        dotted = SOLVERS[paradigm]
+    except KeyError:
+        raise ValueError(f"unknown paradigm {paradigm!r}; known: {sorted(SOLVERS)}") from None
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_solver(cfg: Mapping[str, Any], **kwargs: Any) -> Solver:
+    return solver_class(cfg["paradigm"])(cfg, **kwargs)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))  # noqa: NPY002 (global state that third-party code may draw from)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()  # noqa: NPY002
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": _py_state_to_tensor(random.getstate()),
+    }
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    random.setstate(_tensor_to_py_state(state["python"]))
+
+
+def _py_state_to_tensor(s: tuple[Any, ...]) -> dict[str, Any]:
+    version, internal, gauss = s
+    return {
+        "version": int(version),
+        "internal": torch.tensor(internal, dtype=torch.int64),
+        "gauss": None if gauss is None else float(gauss),
+    }
+
+
+def _tensor_to_py_state(d: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (d["version"], tuple(int(x) for x in d["internal"].tolist()), d["gauss"])
+
+
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    epoch: int,
+    collate_fn: Callable[..., Any] | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A loader whose order depends only on (seed, epoch) (and the rank when distributed)."""
+    if world_size > 1:
+        sampler: Any = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
+        )
+        sampler.set_epoch(epoch)
+    elif shuffle:
+        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    else:
+        sampler = None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        drop_last=drop_last and world_size == 1,
+    )
+
+
+def save_checkpoint(
+    path: Path,
+    solver: Solver,
+    *,
+    epoch: int,
+    step: int,
+    cfg: Mapping[str, Any],
+    metrics: Mapping[str, float] | None = None,
+) -> Path:
+    """Writes `path/checkpoint.pt` atomically (temporary name, then rename)."""
+    path.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "solver": solver.state_dict(),
+        "epoch": epoch,
+        "step": step,
+        "data": {"epoch": epoch, "batch": 0},
+        "rng": rng_state(),
+        "config_hash": config_hash(cfg),
+        "metrics": dict(metrics or {}),
+    }
+    tmp = path / (CHECKPOINT_FILE + ".part")
+    torch.save(payload, tmp)
+    tmp.replace(path / CHECKPOINT_FILE)
+    return path / CHECKPOINT_FILE
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    f = path / CHECKPOINT_FILE if path.is_dir() else path
+    if not f.is_file():
+        raise FileNotFoundError(f"no checkpoint at {f}")
+    return torch.load(f, map_location="cpu", weights_only=True)
+
+
+def run_epoch(solver: Solver, loader: DataLoader, *, max_steps: int | None = None) -> dict[str, float]:
+    """One pass over `loader`; returns the mean of each loss."""
+    solver.train(True)
+    sums: dict[str, float] = {}
+    n = 0
+    for i, batch in enumerate(loader):
+        if max_steps is not None and i >= max_steps:
+            break
+        losses = solver.train_step(batch)
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+        n += 1
+    return {f"train/{k}": v / max(1, n) for k, v in sums.items()}
+
+
+def fit(
+    solver: Solver,
+    cfg: Mapping[str, Any],
+    *,
+    checkpoint_dir: Path | None = None,
+    resume: bool = True,
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    max_steps_per_epoch: int | None = None,
+    epochs: int | None = None,
+) -> dict[str, float]:
+    """Trains `solver` for `cfg['epochs']` (or `epochs`) without Ray; checkpoints into `checkpoint_dir`."""
+    seed = int(cfg.get("seed", 0))
+    train_set, val_set = solver.datasets()
+    start = 0
+    if checkpoint_dir is not None and resume and (checkpoint_dir / CHECKPOINT_FILE).is_file():
+        ckpt = load_checkpoint(checkpoint_dir)
+        solver.load_state_dict(ckpt["solver"])
+        set_rng_state(ckpt["rng"])
+        start = int(ckpt["data"]["epoch"])
+    else:
+        seed_everything(seed)
+    metrics: dict[str, float] = {}
+    total = epochs if epochs is not None else int(cfg["epochs"])
+    for epoch in range(start, total):
+        loader = make_loader(
+            train_set,
+            batch_size=int(cfg["batch_size"]),
+            shuffle=True,
+            seed=seed,
+            epoch=epoch,
+            collate_fn=solver.collate_fn(),
+        )
+        metrics = run_epoch(solver, loader, max_steps=max_steps_per_epoch)
+        if val_set is not None and len(val_set) > 0:
+            val_loader = make_loader(
+                val_set,
+                batch_size=int(cfg["batch_size"]),
+                shuffle=False,
+                seed=seed,
+                epoch=0,
+                collate_fn=solver.collate_fn(),
+            )
+            solver.train(False)
+            with torch.no_grad():
+                metrics.update({f"val/{k}": v for k, v in solver.validate(val_loader).items()})
+        solver.end_epoch()
+        metrics["epoch"] = epoch + 1
+        if checkpoint_dir is not None:
+            save_checkpoint(checkpoint_dir, solver, epoch=epoch + 1, step=0, cfg=cfg, metrics=metrics)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, metrics)
+    return metrics
