@@ -37,27 +37,17 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(np.round(audio * 32768.0), -32768, 32767) / 32768.0).astype(np.float32)
 
 
-def decode_audio_for(path: Path, settings: DataSettings) -> tuple[np.ndarray, dict[str, Any]]:
-    """Decodes a clip's audio to a preset: (pcm16-rounded mono float32 (num_samples,), meta)."""
+def decode_audio_for(path: Path, settings: DataSettings, *, frame_size: tuple[int, int] = (16, 16)):
+    """Decodes a clip to a preset: (pcm16-rounded mono float32 (num_samples,), meta, DecodedClip).
+
+    Audio and frames are decoded together (`media.decode_clip`) so both loop with one common period; the
+    decode stage asks for tiny frames, the features stage for frames at the extractor's size.
+    """
     from dataprep import media
 
-    info = media.probe(path)
-    if not info.has_video:
-        raise media.MediaError(path, "no_video_stream", "the file has no video stream")
-    if not info.has_audio:
-        raise media.MediaError(path, "no_audio_stream", "the file has no audio stream")
-    audio = media.read_audio(
-        path, sample_rate=settings.sample_rate, mono=True, max_duration=settings.duration
-    )
-    if audio.size == 0:
-        raise media.MediaError(path, "zero_length", "the audio stream holds no samples")
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    if rms < 10 ** (-70 / 20):
-        raise media.MediaError(path, "silent_audio", f"the audio is digitally silent (RMS {rms:.2e})")
-    source_duration = audio.shape[0] / settings.sample_rate
-    audio = media.fit_length(audio, settings.num_samples, mode=settings.pad_mode, axis=0)
-    meta = {"info": _jsonable(asdict(info)), "source_duration": source_duration}
-    return pcm16(audio), meta
+    clip = media.decode_clip(path, settings, frame_size=frame_size, require_audio=True)
+    meta = {"info": _jsonable(asdict(clip.info)), "source_duration": clip.source_duration}
+    return pcm16(clip.audio), meta, clip
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +82,7 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
                 meta = json.loads(meta_path.read_text())
             else:
                 all_cached = False
-                audio, meta = decode_audio_for(clip.path, settings)
+                audio, meta, _ = decode_audio_for(clip.path, settings)
                 with io.atomic_path(clip_dir / "audio.wav") as tmp:
                     sf.write(tmp, audio, settings.sample_rate, subtype="PCM_16", format="WAV")
                 meta = {**meta, "key": key, "settings": settings.to_dict(), "clip_id": clip.clip_id}

@@ -69,38 +69,19 @@ def build_extractor(cfg: dict[str, Any], threads: int | None = None) -> Any:
     )
 
 
-def looped_frames(path: Path, settings: DataSettings, image_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames at the preset's rate (unique ones only) and, per output frame, the index it repeats."""
-    from dataprep import media
-
-    frames = media.read_frames(
-        path, fps=settings.fps, size=(image_size, image_size), max_duration=settings.duration
-    )
-    if frames.shape[0] == 0:
-        raise media.MediaError(path, "zero_length", "the video stream holds no frames")
-    n = frames.shape[0]
-    if settings.pad_mode == "zero" and n < settings.num_frames:
-        frames = np.concatenate([frames, np.zeros_like(frames[:1])])  # a black frame for the padding
-        index = np.full(settings.num_frames, n, dtype=np.int64)
-        index[:n] = np.arange(n)
-        return frames, index
-    index = media.fit_length(
-        np.arange(n), settings.num_frames, mode="loop" if settings.pad_mode == "loop" else "trim"
-    )
-    if index.shape[0] < settings.num_frames:  # "trim": never pad, repeat the last frame
-        index = np.concatenate([index, np.full(settings.num_frames - index.shape[0], n - 1)])
-    return frames, index
-
-
 def compute_clip_features(
-    path: Path,
     audio: np.ndarray,
+    clip: Any | None,
     settings: DataSettings,
     outputs: list[str],
     cfg: dict[str, Any],
     extractor: Any | None,
 ) -> dict[str, np.ndarray]:
-    """All requested features of one clip. `audio`: mono float32 (settings.num_samples,) from the decode step."""
+    """All requested features of one clip.
+
+    audio: mono float32 (settings.num_samples,), 16-bit values as the decode stage stores them.
+    clip: the `media.DecodedClip` at the extractor's frame size (needed for "visual" only).
+    """
     assert audio.shape == (settings.num_samples,), f"{audio.shape=} {settings.num_samples=}"
     out: dict[str, np.ndarray] = {}
     if "mel" in outputs:
@@ -114,19 +95,34 @@ def compute_clip_features(
     if "visual" in outputs:
         from dataprep.visual import clip_visual_features
 
-        if extractor is None:
-            raise ValueError("visual features need an extractor")
-        frames, index = looped_frames(path, settings, int(cfg["image_size"]))
+        if extractor is None or clip is None:
+            raise ValueError("visual features need an extractor and the decoded frames")
         feats = clip_visual_features(
-            frames,
+            clip.frames,
             extractor=extractor,
             flow_method=cfg["flow"],
             bound=float(cfg.get("flow_bound", 20.0)),
-            loop_index=index,
+            loop_index=clip.loop_index,
         )
         assert feats.shape[0] == settings.num_frames, f"{feats.shape=} {settings.num_frames=}"
         out["visual"] = feats.astype(np.float16)
     return out
+
+
+def decode_for_features(
+    path: Path, settings: DataSettings, cfg: dict[str, Any], expected_audio: np.ndarray | None = None
+) -> Any:
+    """Decodes frames at the extractor's size; the audio must equal what the decode stage stored."""
+    from dataprep import media
+    from dataprep.decode import pcm16
+
+    size = int(cfg["image_size"])
+    clip = media.decode_clip(path, settings, frame_size=(size, size), require_audio=True)
+    if expected_audio is not None and not np.array_equal(pcm16(clip.audio), expected_audio):
+        raise ValueError(
+            f"{path}: the decoded audio differs from the decode stage's; re-run the decode stage"
+        )
+    return clip
 
 
 def compute_per_second(
@@ -199,7 +195,10 @@ def _features_one(
             if name == "persecond":
                 arrays = compute_per_second(path, wav, settings, cfg, state["extractor"])
             else:
-                arrays = compute_clip_features(path, wav, settings, outs, cfg, state.get("extractor"))
+                clip = None
+                if "visual" in outs:
+                    clip = decode_for_features(path, settings, cfg, expected_audio=wav)
+                arrays = compute_clip_features(wav, clip, settings, outs, cfg, state.get("extractor"))
             for arr_name, arr in arrays.items():
                 io.write_npy(clip_dir / f"{arr_name}.npy", arr)
             io.write_json(

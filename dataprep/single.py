@@ -70,9 +70,10 @@ def video_features(
     validate_config(cfg)
     settings = data_settings(params, preset)
     outs = outputs or cfg["presets"].get(preset) or ["mel", "visual"]
-    audio, meta = decode_audio_for(Path(video), settings)
+    size = int(cfg["image_size"])
+    audio, meta, clip = decode_audio_for(Path(video), settings, frame_size=(size, size))
     extractor = build_extractor(cfg) if "visual" in outs or cfg.get("per_second") else None
-    arrays = compute_clip_features(Path(video), audio, settings, outs, cfg, extractor)
+    arrays = compute_clip_features(audio, clip, settings, outs, cfg, extractor)
     if cfg.get("per_second") and preset == cfg.get("per_second_preset", "regnet"):
         arrays.update(
             {
