@@ -1,0 +1,3 @@
+from dataprep.synthfoley.generate import main
+
+raise SystemExit(main())
