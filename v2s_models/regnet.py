@@ -1,0 +1,597 @@
+"""REGNET: "Generating Visually Aligned Sound from Videos" (Chen et al., 2020).
+
+A conditional GAN that maps per-frame visual features (B, T, D) to a RegNet-convention mel spectrogram
+(B, 80, 4T): 215 video frames at 21.5 fps become 860 mel frames (hop 256 at 22050 Hz).
+
+- `RegnetGenerator`: visual encoder (3 x Conv1d k5 + BN + ReLU + dropout, 2-layer BiLSTM, Linear) with a
+  noise vector broadcast over time; the *audio forwarding regularizer* (a bottleneck over the real mel,
+  used only while training); a decoder of two stride-2 transposed convolutions (T -> 4T); a residual
+  Tacotron-style postnet.
+- `RegnetDiscriminator`: a patch discriminator over (visual features up-sampled 4x, mel).
+- `regnet_generator_loss` / `regnet_discriminator_loss`: the authors' losses as pure functions.
+
+Sources and the choices made where they differ or are silent:
+- Sizes come from the authors' public code (`model.py`, `config.py`, shipped config `dog_opts.yml`; see
+  /work/shared/PAPERS.md section 1); the `regnet_paper` preset reproduces its parameter counts exactly
+  (generator 94,095,184, discriminator 11,420,545). Facts read there: every Conv/Linear/LSTM has a bias;
+  the postnet's last conv is followed by a BatchNorm (no tanh); all transposed convs are k4 s2 p1; the
+  discriminator's mel branch is a kernel-1 convolution (the authors wrote it as a ConvTranspose1d with k1,
+  which is the same map with the weight transposed; we use Conv1d); its down-sampling stack is Conv k4
+  (s2 p1, s2 p1, s1 p1, s1 p1) with BN after the 2nd and 3rd conv and LeakyReLU(0.2) after the first three.
+- Initialisation follows the authors' `init_weights('normal', 0.02)`: conv and linear weights N(0, 0.02),
+  biases 0; BatchNorm and LSTM keep PyTorch's defaults.
+- The authors' output pair is (decoder + postnet, decoder); we name them `mel_postnet` and `mel_decoder`.
+- Regularizer at evaluation: the original fixes its mode (real mel or not) when the module is built, so
+  its validation loss still saw the real audio. Here the regularizer's output is zero whenever the module
+  is in eval mode or no real mel is given, so validation and generation use vision only.
+- `lstm_last`: the original feeds only the top layer's final *backward* state (h[-1]) to the Linear, so the
+  top layer's forward direction (12,544 of the preset's parameters) never receives a gradient. We feed the
+  sum of both final states of the top layer: the same parameters (the counts stay exact), none of them dead,
+  and a summary that weighs the clip's end as much as its start. It broadcasts over the actual T (the
+  original hard-codes 215). At evaluation the regularizer is zero either way, so generating with weights
+  trained by the original is unaffected.
+- `lstm_sample`: the original samples forward states at frames 0, 32, ... and backward states at 1, 33, ...
+  and then *tiles* the whole sampled sequence (`repeat` on a new leading axis), so video step t does not
+  receive the sample of its own segment. We take, for each segment of `aux_sample_rate` mel frames, the
+  forward state at the segment's last frame and the backward state at its first frame (each summarises
+  the segment from its own side), and repeat each sample over the segment's `aux_sample_rate / 4` video
+  steps, which is what the paper's "sample and repeat" describes.
+- The noise z ~ N(0, 1) is drawn inside the original encoder; here it can also be passed in, which makes
+  generation reproducible and lets tests compare two calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+AuxType = Literal["lstm_last", "lstm_sample", "conv", "none"]
+AUX_TYPES: tuple[str, ...] = ("lstm_last", "lstm_sample", "conv", "none")
+
+MEL_FRAMES_PER_VIDEO_FRAME = 4  # fixed by the decoder's two stride-2 transposed convolutions
+
+
+class RegnetOutput(NamedTuple):
+    """Generator output. Both tensors are (B, n_mels, 4T).
+
+    `mel_decoder` is the decoder's mel; `mel_postnet` = `mel_decoder` + the postnet's residual (the final mel).
+    """
+
+    mel_decoder: torch.Tensor
+    mel_postnet: torch.Tensor
+
+
+def _check_visual(visual: torch.Tensor, visual_dim: int) -> None:
+    if visual.dim() != 3 or visual.shape[2] != visual_dim:
+        raise ValueError(f"visual must be (B, T, {visual_dim}), got shape {tuple(visual.shape)}")
+    if visual.shape[1] < 1:
+        raise ValueError(f"visual must have at least one frame, got shape {tuple(visual.shape)}")
+
+
+def _check_mel(mel: torch.Tensor, name: str, batch: int, n_mels: int, num_frames: int) -> None:
+    want = (batch, n_mels, MEL_FRAMES_PER_VIDEO_FRAME * num_frames)
+    if tuple(mel.shape) != want:
+        raise ValueError(
+            f"{name} must be (B, n_mels, 4T) = {want} for visual of {num_frames} frames "
+            f"(4 mel frames per video frame), got shape {tuple(mel.shape)}"
+        )
+
+
+def init_regnet_weights(module: nn.Module, std: float = 0.02) -> None:
+    """The authors' initialisation: conv/linear weights ~ N(0, std), biases 0 (BN and LSTM untouched)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv1d | nn.ConvTranspose1d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+def _conv_bn(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
+    """Conv1d (same padding, stride 1) followed by BatchNorm1d: (B, in_ch, L) -> (B, out_ch, L)."""
+    return nn.Sequential(nn.Conv1d(in_ch, out_ch, kernel, padding=(kernel - 1) // 2), nn.BatchNorm1d(out_ch))
+
+
+class RegnetEncoder(nn.Module):
+    """Visual encoder: (B, T, visual_dim) and noise (B, noise_dim) -> (B, T, out_dim)."""
+
+    def __init__(
+        self,
+        *,
+        visual_dim: int,
+        noise_dim: int,
+        channels: int,
+        num_convs: int,
+        kernel_size: int,
+        lstm_hidden: int,
+        lstm_layers: int,
+        out_dim: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"encoder kernel_size must be odd (same padding), got {kernel_size}")
+        self.noise_dim = noise_dim
+        self.dropout = dropout
+        self.convs = nn.ModuleList(
+            _conv_bn(visual_dim + noise_dim if i == 0 else channels, channels, kernel_size)
+            for i in range(num_convs)
+        )
+        self.lstm = nn.LSTM(channels, lstm_hidden, lstm_layers, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * lstm_hidden, out_dim)
+
+    def forward(self, visual: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        B, T, _ = visual.shape
+        x = visual.transpose(1, 2)  # (B, D, T)
+        if self.noise_dim > 0:
+            x = torch.cat([x, noise.unsqueeze(2).expand(B, self.noise_dim, T)], dim=1)  # (B, D + Z, T)
+        for conv in self.convs:
+            x = F.dropout(F.relu(conv(x)), self.dropout, self.training)
+        x, _ = self.lstm(x.transpose(1, 2))  # (B, T, 2H)
+        return self.proj(x)  # (B, T, out_dim)
+
+
+class AuxLstmLast(nn.Module):
+    """Regularizer: BiLSTM over the mel, the top layer's final states -> Linear, broadcast over T.
+
+    (B, n_mels, 4T) -> (B, T, aux_dim).
+    """
+
+    def __init__(self, *, n_mels: int, aux_dim: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(n_mels, aux_dim, 2, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(aux_dim, aux_dim)
+
+    def forward(self, mel: torch.Tensor, num_frames: int) -> torch.Tensor:
+        _, (h, _) = self.lstm(mel.transpose(1, 2))  # h: (layers * 2, B, aux_dim)
+        # Both final states of the top layer have read the whole clip; summing them uses every weight
+        # (the authors read h[-1] only, which leaves the top layer's forward direction untrained).
+        x = self.proj(h[-2] + h[-1])  # (B, aux_dim)
+        return x.unsqueeze(1).expand(-1, num_frames, -1)
+
+
+class AuxLstmSample(nn.Module):
+    """Regularizer: BiLSTM (aux_dim / 2 per direction) sampled once per `sample_rate` mel frames, repeated.
+
+    (B, n_mels, 4T) -> (B, T, aux_dim).
+    """
+
+    def __init__(self, *, n_mels: int, aux_dim: int, sample_rate: int) -> None:
+        super().__init__()
+        if aux_dim % 2 != 0:
+            raise ValueError(f"lstm_sample needs an even aux_dim (two directions), got {aux_dim}")
+        if sample_rate <= 0 or sample_rate % MEL_FRAMES_PER_VIDEO_FRAME != 0:
+            raise ValueError(
+                f"aux_sample_rate must be a positive multiple of 4 mel frames, got {sample_rate}"
+            )
+        self.half = aux_dim // 2
+        self.sample_rate = sample_rate
+        self.lstm = nn.LSTM(n_mels, self.half, 2, batch_first=True, bidirectional=True)
+
+    def forward(self, mel: torch.Tensor, num_frames: int) -> torch.Tensor:
+        x, _ = self.lstm(mel.transpose(1, 2))  # (B, L, aux_dim), L = 4T
+        L = x.shape[1]
+        starts = torch.arange(0, L, self.sample_rate, device=x.device)
+        ends = (starts + self.sample_rate - 1).clamp(max=L - 1)
+        forward_states = x[:, ends, : self.half]  # the forward pass has read up to the segment's end
+        backward_states = x[:, starts, self.half :]  # the backward pass has read back to its start
+        sampled = torch.cat([forward_states, backward_states], dim=-1)  # (B, ceil(L / rate), aux_dim)
+        steps = self.sample_rate // MEL_FRAMES_PER_VIDEO_FRAME
+        return sampled.repeat_interleave(steps, dim=1)[:, :num_frames]  # (B, T, aux_dim)
+
+
+class AuxConv(nn.Module):
+    """Regularizer: two stride-2 convolutions (n_mels -> 32 -> aux_dim), 4T -> T. (B, n_mels, 4T) -> (B, T, aux_dim)."""
+
+    def __init__(self, *, n_mels: int, aux_dim: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv1d(n_mels, hidden, 3, stride=2, padding=1),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, aux_dim, 3, stride=2, padding=1),
+            nn.BatchNorm1d(aux_dim),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, mel: torch.Tensor, num_frames: int) -> torch.Tensor:
+        x = self.net(mel).transpose(1, 2)  # (B, T, aux_dim)
+        assert x.shape[1] == num_frames, f"{x.shape=} {num_frames=}"
+        return x
+
+
+class RegnetDecoder(nn.Module):
+    """Decoder: (B, T, in_dim) -> (B, n_mels, 4T) via two k4 s2 transposed convolutions."""
+
+    def __init__(self, *, in_dim: int, channels: int, n_mels: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose1d(in_dim, channels, 4, stride=2, padding=1),  # T -> 2T
+            nn.BatchNorm1d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(channels, channels, 5, padding=2),
+            nn.BatchNorm1d(channels),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose1d(channels, n_mels, 4, stride=2, padding=1),  # 2T -> 4T
+            nn.BatchNorm1d(n_mels),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(n_mels, n_mels, 5, padding=2),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.transpose(1, 2))
+
+
+class RegnetPostnet(nn.Module):
+    """Tacotron-2 postnet: (B, n_mels, L) -> residual (B, n_mels, L); tanh after every conv but the last."""
+
+    def __init__(self, *, n_mels: int, channels: int, num_convs: int, kernel_size: int) -> None:
+        super().__init__()
+        if num_convs < 2:
+            raise ValueError(f"postnet_convs must be >= 2, got {num_convs}")
+        dims = [n_mels] + [channels] * (num_convs - 1) + [n_mels]
+        self.convs = nn.ModuleList(_conv_bn(dims[i], dims[i + 1], kernel_size) for i in range(num_convs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs[:-1]:
+            x = torch.tanh(conv(x))
+        return self.convs[-1](x)
+
+
+class RegnetGenerator(nn.Module):
+    """REGNET generator: visual features (+ real mel while training) -> mel spectrogram.
+
+    forward(visual (B, T, visual_dim), real_mel (B, n_mels, 4T) | None, noise (B, noise_dim) | None)
+    -> RegnetOutput(mel_decoder (B, n_mels, 4T), mel_postnet (B, n_mels, 4T)).
+
+    Any T >= 1 is accepted (`num_frames` / `mel_frames` record the training window, 215 / 860 in the paper),
+    so a model trained on 10 s clips can generate longer ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        visual_dim: int,
+        noise_dim: int = 512,
+        encoder_channels: int = 2048,
+        encoder_convs: int = 3,
+        encoder_kernel_size: int = 5,
+        lstm_hidden: int = 512,
+        lstm_layers: int = 2,
+        encoder_out: int = 1024,
+        aux_type: AuxType = "lstm_last",
+        aux_dim: int = 32,
+        aux_sample_rate: int = 32,
+        n_mels: int = 80,
+        decoder_channels: int = 512,
+        postnet_channels: int = 512,
+        postnet_convs: int = 5,
+        postnet_kernel_size: int = 5,
+        dropout: float = 0.5,
+        num_frames: int = 215,
+        mel_frames: int = 860,
+    ) -> None:
+        super().__init__()
+        if aux_type not in AUX_TYPES:
+            raise ValueError(f"aux_type must be one of {AUX_TYPES}, got {aux_type!r}")
+        if aux_type != "none" and aux_dim <= 0:
+            raise ValueError(f"aux_dim must be positive for aux_type={aux_type!r}, got {aux_dim}")
+        if mel_frames != MEL_FRAMES_PER_VIDEO_FRAME * num_frames:
+            raise ValueError(
+                f"mel_frames must be 4 x num_frames (the decoder up-samples 4x), got {mel_frames=} {num_frames=}"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.visual_dim = visual_dim
+        self.noise_dim = noise_dim
+        self.n_mels = n_mels
+        self.aux_type = aux_type
+        self.aux_dim = 0 if aux_type == "none" else aux_dim
+        self.num_frames = num_frames
+        self.mel_frames = mel_frames
+
+        self.encoder = RegnetEncoder(
+            visual_dim=visual_dim,
+            noise_dim=noise_dim,
+            channels=encoder_channels,
+            num_convs=encoder_convs,
+            kernel_size=encoder_kernel_size,
+            lstm_hidden=lstm_hidden,
+            lstm_layers=lstm_layers,
+            out_dim=encoder_out,
+            dropout=dropout,
+        )
+        self.auxiliary: nn.Module | None
+        if aux_type == "lstm_last":
+            self.auxiliary = AuxLstmLast(n_mels=n_mels, aux_dim=aux_dim)
+        elif aux_type == "lstm_sample":
+            self.auxiliary = AuxLstmSample(n_mels=n_mels, aux_dim=aux_dim, sample_rate=aux_sample_rate)
+        elif aux_type == "conv":
+            self.auxiliary = AuxConv(n_mels=n_mels, aux_dim=aux_dim)
+        else:
+            self.auxiliary = None
+        self.decoder = RegnetDecoder(
+            in_dim=encoder_out + self.aux_dim, channels=decoder_channels, n_mels=n_mels
+        )
+        self.postnet = RegnetPostnet(
+            n_mels=n_mels, channels=postnet_channels, num_convs=postnet_convs, kernel_size=postnet_kernel_size
+        )
+        init_regnet_weights(self)
+
+    def regularizer(
+        self, real_mel: torch.Tensor | None, batch: int, num_frames: int, ref: torch.Tensor
+    ) -> torch.Tensor:
+        """The audio forwarding regularizer's output (B, T, aux_dim); zeros unless training with a real mel."""
+        if self.auxiliary is None or not self.training or real_mel is None:
+            return ref.new_zeros(batch, num_frames, self.aux_dim)
+        return self.auxiliary(real_mel, num_frames)
+
+    def forward(
+        self,
+        visual: torch.Tensor,
+        real_mel: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> RegnetOutput:
+        _check_visual(visual, self.visual_dim)
+        B, T, _ = visual.shape
+        if real_mel is not None:
+            _check_mel(real_mel, "real_mel", B, self.n_mels, T)
+        if noise is None:
+            noise = torch.randn(B, self.noise_dim, device=visual.device, dtype=visual.dtype)
+        elif tuple(noise.shape) != (B, self.noise_dim):
+            raise ValueError(
+                f"noise must be (B, noise_dim) = {(B, self.noise_dim)}, got {tuple(noise.shape)}"
+            )
+
+        encoded = self.encoder(visual, noise)  # (B, T, encoder_out)
+        aux = self.regularizer(real_mel, B, T, encoded)  # (B, T, aux_dim)
+        mel_decoder = self.decoder(torch.cat([encoded, aux], dim=2))  # (B, n_mels, 4T)
+        mel_postnet = mel_decoder + self.postnet(mel_decoder)
+        assert mel_postnet.shape == (B, self.n_mels, MEL_FRAMES_PER_VIDEO_FRAME * T), f"{mel_postnet.shape=}"
+        return RegnetOutput(mel_decoder=mel_decoder, mel_postnet=mel_postnet)
+
+    @torch.no_grad()
+    def generate(self, visual: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Mel from vision alone (eval semantics, no gradients): (B, T, visual_dim) -> (B, n_mels, 4T).
+
+        The module's train/eval mode is restored afterwards.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(visual, None, noise).mel_postnet
+        finally:
+            self.train(was_training)
+
+
+class RegnetDiscriminator(nn.Module):
+    """REGNET patch discriminator: (visual (B, T, visual_dim), mel (B, n_mels, 4T)) -> (B, 1, T - 2).
+
+    The visual features are up-sampled 4x to the mel's frame rate and concatenated with a 1x1 projection of
+    the mel; the outputs are per-patch probabilities (sigmoid), each patch seeing 34 mel frames.
+    """
+
+    def __init__(
+        self,
+        *,
+        visual_dim: int,
+        n_mels: int = 80,
+        visual_hidden: int = 1024,
+        branch_channels: int = 64,
+        channels: tuple[int, int, int] = (256, 512, 1024),
+    ) -> None:
+        super().__init__()
+        self.visual_dim = visual_dim
+        self.n_mels = n_mels
+        self.visual_up = nn.Sequential(
+            nn.ConvTranspose1d(visual_dim, visual_hidden, 4, stride=2, padding=1),  # T -> 2T
+            nn.BatchNorm1d(visual_hidden),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.ConvTranspose1d(visual_hidden, branch_channels, 4, stride=2, padding=1),  # 2T -> 4T
+        )
+        self.mel_proj = nn.Conv1d(n_mels, branch_channels, 1)
+        c1, c2, c3 = channels
+        self.down = nn.Sequential(
+            nn.Conv1d(2 * branch_channels, c1, 4, stride=2, padding=1),  # 4T -> 2T
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv1d(c1, c2, 4, stride=2, padding=1),  # 2T -> T
+            nn.BatchNorm1d(c2),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv1d(c2, c3, 4, stride=1, padding=1),  # T -> T - 1
+            nn.BatchNorm1d(c3),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv1d(c3, 1, 4, stride=1, padding=1),  # T - 1 -> T - 2
+        )
+        init_regnet_weights(self)
+
+    def forward(self, visual: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        return self.forward_many(visual, [mel])[0]
+
+    def forward_many(self, visual: torch.Tensor, mels: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Judge several mels (e.g. real and generated) against the same visual features.
+
+        Equal to `[self(visual, mel) for mel in mels]` (each mel keeps its own BatchNorm batch statistics),
+        but the visual branch, the largest layer, runs once: ~5 % of a paper-size training step. Only its
+        BatchNorm running statistics differ (one update instead of one per mel); the discriminator is never
+        run in eval mode.
+        """
+        _check_visual(visual, self.visual_dim)
+        B, T, _ = visual.shape
+        if T < 3:
+            raise ValueError(
+                f"the discriminator needs at least 3 video frames, got visual shape {tuple(visual.shape)}"
+            )
+        for i, mel in enumerate(mels):
+            _check_mel(mel, f"mel[{i}]" if len(mels) > 1 else "mel", B, self.n_mels, T)
+        visual_up = self.visual_up(visual.transpose(1, 2))  # (B, branch, 4T)
+        outs = []
+        for mel in mels:
+            x = torch.cat([visual_up, self.mel_proj(mel)], dim=1)  # (B, 2 * branch, 4T)
+            out = torch.sigmoid(self.down(x))
+            assert out.shape == (B, 1, T - 2), f"{out.shape=}"
+            outs.append(out)
+        return outs
+
+
+# --------------------------------------------------------------------------------------------------- losses
+
+GENERATOR_LOSS_KEYS = ("gan", "mel", "silence")
+
+
+def regnet_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """D loss: (BCE(d_real, 1) + BCE(d_fake, 0)) / 2, over probabilities of any (equal) shape."""
+    if d_real.shape != d_fake.shape:
+        raise ValueError(f"d_real and d_fake must have the same shape, got {d_real.shape} and {d_fake.shape}")
+    real = F.binary_cross_entropy(d_real, torch.ones_like(d_real))
+    fake = F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+    return 0.5 * (real + fake)
+
+
+def regnet_generator_loss(
+    d_fake: torch.Tensor | None,
+    mel_out: RegnetOutput,
+    real_mel: torch.Tensor,
+    *,
+    weights: Mapping[str, float],
+) -> dict[str, torch.Tensor]:
+    """G loss = w_gan * BCE(d_fake, 1) + w_mel * [MSE(decoder) + MSE(postnet)] (+ w_silence * the same vs 0).
+
+    `weights` must name "gan" and "mel" (paper: 1 and 10000); "silence" (the authors' unused silence loss,
+    pulling both mels towards 0) is optional and 0 by default. `d_fake` may be None when w_gan == 0.
+    Returns {"total", "gan", "mel", "silence"}: the weighted total and the unweighted terms.
+    """
+    unknown = set(weights) - set(GENERATOR_LOSS_KEYS)
+    missing = {"gan", "mel"} - set(weights)
+    if unknown or missing:
+        raise ValueError(
+            f"generator loss weights must have keys 'gan' and 'mel' (and optionally 'silence'); "
+            f"unknown {sorted(unknown)}, missing {sorted(missing)}"
+        )
+    for name, out in (("mel_decoder", mel_out.mel_decoder), ("mel_postnet", mel_out.mel_postnet)):
+        if out.shape != real_mel.shape:
+            raise ValueError(
+                f"{name} {tuple(out.shape)} and real_mel {tuple(real_mel.shape)} differ in shape"
+            )
+    zero = real_mel.new_zeros(())
+    if d_fake is None:
+        if weights["gan"] != 0:
+            raise ValueError("d_fake is None but the 'gan' weight is not 0")
+        gan = zero
+    else:
+        gan = F.binary_cross_entropy(d_fake, torch.ones_like(d_fake))
+    mel = F.mse_loss(mel_out.mel_decoder, real_mel) + F.mse_loss(mel_out.mel_postnet, real_mel)
+    w_silence = weights.get("silence", 0.0)
+    silence = zero
+    if w_silence != 0:
+        silence = mel_out.mel_decoder.pow(2).mean() + mel_out.mel_postnet.pow(2).mean()
+    total = weights["gan"] * gan + weights["mel"] * mel + w_silence * silence
+    return {"total": total, "gan": gan.detach(), "mel": mel.detach(), "silence": silence.detach()}
+
+
+# -------------------------------------------------------------------------------------------------- presets
+
+PAPER_LOSS_WEIGHTS: dict[str, float] = {"gan": 1.0, "mel": 10000.0}
+PAPER_PARAMETER_COUNTS = {"generator": 94_095_184, "discriminator": 11_420_545}
+
+
+def regnet_paper() -> dict[str, dict[str, Any]]:
+    """The authors' shipped configuration (dog_opts.yml): 2048-d RGB + flow features, aux lstm_last of 32."""
+    return {
+        "generator": dict(
+            visual_dim=2048,
+            noise_dim=512,
+            encoder_channels=2048,
+            encoder_convs=3,
+            lstm_hidden=512,
+            encoder_out=1024,
+            aux_type="lstm_last",
+            aux_dim=32,
+            n_mels=80,
+            decoder_channels=512,
+            postnet_channels=512,
+            postnet_convs=5,
+            dropout=0.5,
+            num_frames=215,
+            mel_frames=860,
+        ),
+        "discriminator": dict(visual_dim=2048, n_mels=80, visual_hidden=1024, branch_channels=64),
+    }
+
+
+def regnet_debug() -> dict[str, dict[str, Any]]:
+    """A tiny REGNET for tests: milliseconds per step on one CPU core."""
+    return {
+        "generator": dict(
+            visual_dim=16,
+            noise_dim=8,
+            encoder_channels=32,
+            encoder_convs=2,
+            lstm_hidden=16,
+            encoder_out=32,
+            aux_type="lstm_last",
+            aux_dim=8,
+            aux_sample_rate=8,
+            n_mels=16,
+            decoder_channels=32,
+            postnet_channels=32,
+            postnet_convs=3,
+            dropout=0.5,
+            num_frames=8,
+            mel_frames=32,
+        ),
+        "discriminator": dict(
+            visual_dim=16, n_mels=16, visual_hidden=32, branch_channels=16, channels=(32, 32, 32)
+        ),
+    }
+
+
+PRESETS = {"regnet_paper": regnet_paper, "regnet_debug": regnet_debug}
+
+# Overrides that concern both networks go to both; the rest go to the generator only, unless prefixed.
+_SHARED_KEYS = ("visual_dim", "n_mels")
+
+
+def build_regnet(preset: str, **overrides: Any) -> tuple[RegnetGenerator, RegnetDiscriminator]:
+    """Build (generator, discriminator) from a named preset.
+
+    Overrides: `visual_dim` and `n_mels` apply to both networks; `d_<name>` to the discriminator's `<name>`;
+    any other key to the generator (e.g. `aux_type="conv"`, `aux_dim=64`). Unknown keys raise a TypeError from
+    the constructor.
+    """
+    try:
+        config = PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown REGNET preset {preset!r}; known: {sorted(PRESETS)}") from None
+    g_kwargs, d_kwargs = config["generator"], config["discriminator"]
+    for key, value in overrides.items():
+        if key in _SHARED_KEYS:
+            g_kwargs[key] = value
+            d_kwargs[key] = value
+        elif key.startswith("d_"):
+            d_kwargs[key[2:]] = value
+        else:
+            g_kwargs[key] = value
+    return RegnetGenerator(**g_kwargs), RegnetDiscriminator(**d_kwargs)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+__all__ = [
+    "AUX_TYPES",
+    "PAPER_LOSS_WEIGHTS",
+    "PAPER_PARAMETER_COUNTS",
+    "RegnetDiscriminator",
+    "RegnetGenerator",
+    "RegnetOutput",
+    "build_regnet",
+    "count_parameters",
+    "regnet_debug",
+    "regnet_discriminator_loss",
+    "regnet_generator_loss",
+    "regnet_paper",
+]
