@@ -26,23 +26,30 @@ def mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: floa
     """Slaney-normalised mel filter bank, (n_mels, n_fft // 2 + 1) float32."""
     import librosa
 
-    return librosa.filters.mel(
-        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
-    ).astype(np.float32)
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(
+        np.float32
+    )
 
 
 def _stft_magnitude(wav: np.ndarray, n_fft: int, hop: int, win: int, center: bool) -> np.ndarray:
     import librosa
 
     spec = librosa.stft(
-        wav.astype(np.float32), n_fft=n_fft, hop_length=hop, win_length=win, window="hann",
-        center=center, pad_mode="reflect",
+        wav.astype(np.float32),
+        n_fft=n_fft,
+        hop_length=hop,
+        win_length=win,
+        window="hann",
+        center=center,
+        pad_mode="reflect",
     )
     return np.abs(spec)
 
 
 def regnet_mel(
-    wav: np.ndarray, sample_rate: int = 22050, settings: MelSettings = REGNET_MEL,
+    wav: np.ndarray,
+    sample_rate: int = 22050,
+    settings: MelSettings = REGNET_MEL,
     num_frames: int | None = None,
 ) -> np.ndarray:
     """RegNet-convention mel of a mono waveform (N,) -> (n_mels, T) float32 in [0, 1].
@@ -69,7 +76,9 @@ def regnet_mel_to_linear_mel(mel01: np.ndarray) -> np.ndarray:
 
 
 def hifigan_mel(
-    wav: np.ndarray, sample_rate: int = 22050, settings: MelSettings = HIFIGAN_MEL,
+    wav: np.ndarray,
+    sample_rate: int = 22050,
+    settings: MelSettings = HIFIGAN_MEL,
     num_frames: int | None = None,
 ) -> np.ndarray:
     """HiFi-GAN-convention log mel of a mono waveform (N,) -> (n_mels, T) float32 (natural log)."""
@@ -80,7 +89,11 @@ def hifigan_mel(
     import librosa
 
     spec = librosa.stft(
-        padded, n_fft=settings.n_fft, hop_length=settings.hop, win_length=settings.win, window="hann",
+        padded,
+        n_fft=settings.n_fft,
+        hop_length=settings.hop,
+        win_length=settings.win,
+        window="hann",
         center=False,
     )
     mag = np.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
@@ -91,7 +104,9 @@ def hifigan_mel(
     return out
 
 
-def mel(wav: np.ndarray, sample_rate: int, settings: MelSettings, num_frames: int | None = None) -> np.ndarray:
+def mel(
+    wav: np.ndarray, sample_rate: int, settings: MelSettings, num_frames: int | None = None
+) -> np.ndarray:
     """Dispatches on `settings.kind`."""
     if settings.kind == "regnet":
         return regnet_mel(wav, sample_rate, settings, num_frames)
