@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -283,10 +284,11 @@ def sequence_nll(
 # (our EfficientNet-Lite0 features).
 
 
-def correlation_paper(*, video_dim: int = 1024, audio_dim: int = 128) -> CorrelationTower:
-    return CorrelationTower(
-        video_dim=video_dim,
-        audio_dim=audio_dim,
+def correlation_paper(**overrides: Any) -> CorrelationTower:
+    """`overrides`: CorrelationTower keyword arguments (e.g. video_dim=1280 for our features)."""
+    kwargs: dict[str, Any] = dict(
+        video_dim=1024,
+        audio_dim=128,
         d_model=512,
         n_heads=8,
         n_layers=4,
@@ -295,12 +297,13 @@ def correlation_paper(*, video_dim: int = 1024, audio_dim: int = 128) -> Correla
         dropout=0.1,
         max_seconds=300,
     )
+    return CorrelationTower(**{**kwargs, **overrides})
 
 
-def correlation_debug(*, video_dim: int = 24, audio_dim: int = 8) -> CorrelationTower:
-    return CorrelationTower(
-        video_dim=video_dim,
-        audio_dim=audio_dim,
+def correlation_debug(**overrides: Any) -> CorrelationTower:
+    kwargs: dict[str, Any] = dict(
+        video_dim=24,
+        audio_dim=8,
         d_model=32,
         n_heads=2,
         n_layers=1,
@@ -309,13 +312,15 @@ def correlation_debug(*, video_dim: int = 24, audio_dim: int = 8) -> Correlation
         dropout=0.0,
         max_seconds=300,
     )
+    return CorrelationTower(**{**kwargs, **overrides})
 
 
-def seq2seq_paper(*, video_dim: int = 1024) -> Seq2SeqSampleRNN:
-    return Seq2SeqSampleRNN(video_dim=video_dim, encoder_dim=1024, encoder_layers=1, dim=1024, n_rnn=1)
+def seq2seq_paper(**overrides: Any) -> Seq2SeqSampleRNN:
+    """`overrides`: Seq2SeqSampleRNN keyword arguments."""
+    kwargs: dict[str, Any] = dict(video_dim=1024, encoder_dim=1024, encoder_layers=1, dim=1024, n_rnn=1)
+    return Seq2SeqSampleRNN(**{**kwargs, **overrides})
 
 
-def seq2seq_debug(*, video_dim: int = 24) -> Seq2SeqSampleRNN:
-    return Seq2SeqSampleRNN(
-        video_dim=video_dim, encoder_dim=32, encoder_layers=1, dim=32, n_rnn=1, emb_dim=16
-    )
+def seq2seq_debug(**overrides: Any) -> Seq2SeqSampleRNN:
+    kwargs: dict[str, Any] = dict(video_dim=24, encoder_dim=32, encoder_layers=1, dim=32, n_rnn=1, emb_dim=16)
+    return Seq2SeqSampleRNN(**{**kwargs, **overrides})

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -585,18 +585,25 @@ class VisualSampleRNN(nn.Module):
 # VGG19 fc6 4096-d appearance and temporal-ConvNet fc6 4096-d flow features.
 
 
-def samplernn_paper() -> SampleRNN:
-    """Unconditional SampleRNN at the paper's size."""
-    return SampleRNN(frame_sizes=(16, 4), mlp_context=4, dim=1024, n_rnn=1, q_levels=256, emb_dim=256)
+def samplernn_paper(**overrides: Any) -> SampleRNN:
+    """Unconditional SampleRNN at the paper's size; `overrides` are SampleRNN keyword arguments."""
+    kwargs: dict[str, Any] = dict(
+        frame_sizes=(16, 4), mlp_context=4, dim=1024, n_rnn=1, q_levels=256, emb_dim=256
+    )
+    return SampleRNN(**{**kwargs, **overrides})
 
 
-def samplernn_debug() -> SampleRNN:
-    return SampleRNN(frame_sizes=(16, 4), mlp_context=4, dim=32, n_rnn=1, q_levels=256, emb_dim=16)
+def samplernn_debug(**overrides: Any) -> SampleRNN:
+    kwargs: dict[str, Any] = dict(
+        frame_sizes=(16, 4), mlp_context=4, dim=32, n_rnn=1, q_levels=256, emb_dim=16
+    )
+    return SampleRNN(**{**kwargs, **overrides})
 
 
-def _zhou(encoder: EncoderKind, *, debug: bool) -> VisualSampleRNN:
+def _zhou(encoder: EncoderKind, *, debug: bool, **overrides: Any) -> VisualSampleRNN:
+    """Preset keyword arguments of VisualSampleRNN, updated with `overrides` (its keyword arguments)."""
     if debug:
-        return VisualSampleRNN(
+        kwargs: dict[str, Any] = dict(
             encoder=encoder,
             visual_dim=24,
             flow_dim=12 if encoder == "flow" else 0,
@@ -608,39 +615,45 @@ def _zhou(encoder: EncoderKind, *, debug: bool) -> VisualSampleRNN:
             frame_proj_dim=8 if encoder == "frame" else None,
             encoder_dim=32,
         )
-    return VisualSampleRNN(
-        encoder=encoder,
-        visual_dim=4096,
-        flow_dim=4096 if encoder == "flow" else 0,
-        sample_rate=ZHOU.sample_rate,
-        fps=ZHOU.fps,
-        dim=1024,
-        n_rnn=1,
-        emb_dim=256,
-        frame_proj_dim=None,
-        encoder_dim=1024,
-    )
+    else:
+        kwargs = dict(
+            encoder=encoder,
+            visual_dim=4096,
+            flow_dim=4096 if encoder == "flow" else 0,
+            sample_rate=ZHOU.sample_rate,
+            fps=ZHOU.fps,
+            dim=1024,
+            n_rnn=1,
+            emb_dim=256,
+            frame_proj_dim=None,
+            encoder_dim=1024,
+        )
+    if "encoder" in overrides and overrides["encoder"] != encoder:
+        raise ValueError(
+            f"the zhou_{encoder}_* presets build the {encoder!r} encoder, got {overrides['encoder']=}"
+        )
+    return VisualSampleRNN(**{**kwargs, **overrides})
 
 
-def zhou_frame_paper() -> VisualSampleRNN:
-    return _zhou("frame", debug=False)
+def zhou_frame_paper(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("frame", debug=False, **overrides)
 
 
-def zhou_seq_paper() -> VisualSampleRNN:
-    return _zhou("seq", debug=False)
+def zhou_seq_paper(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("seq", debug=False, **overrides)
 
 
-def zhou_flow_paper() -> VisualSampleRNN:
-    return _zhou("flow", debug=False)
+def zhou_flow_paper(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("flow", debug=False, **overrides)
 
 
-def zhou_frame_debug() -> VisualSampleRNN:
-    return _zhou("frame", debug=True)
+def zhou_frame_debug(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("frame", debug=True, **overrides)
 
 
-def zhou_seq_debug() -> VisualSampleRNN:
-    return _zhou("seq", debug=True)
+def zhou_seq_debug(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("seq", debug=True, **overrides)
 
 
-def zhou_flow_debug() -> VisualSampleRNN:
-    return _zhou("flow", debug=True)
+def zhou_flow_debug(**overrides: Any) -> VisualSampleRNN:
+    return _zhou("flow", debug=True, **overrides)
