@@ -34,7 +34,7 @@ from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
 from v2s_models.settings import HIFIGAN_MEL, DataSettings
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"  # 2: EfficientNet with folded BatchNorm (values change ~1e-5)
 KNOWN_OUTPUTS = ("mel", "mel_hifigan", "wav_q", "visual")
 
 

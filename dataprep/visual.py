@@ -85,6 +85,7 @@ class VisualExtractor:
         device: str = "cpu",
         threads: int | None = None,
         batch_size: int = 32,
+        channels_last: bool = False,
     ) -> None:
         if normalization not in NORMALIZATIONS:
             raise ValueError(f"unknown normalization {normalization!r}; known: {list(NORMALIZATIONS)}")
@@ -102,6 +103,7 @@ class VisualExtractor:
         self.device = device
         self.threads = threads
         self.batch_size = batch_size
+        self.channels_last = channels_last  # NHWC inputs for a module converted to channels_last
 
     def __repr__(self) -> str:
         return (
@@ -152,6 +154,8 @@ class VisualExtractor:
         with _torch_threads(self.threads), torch.inference_mode():
             for start in range(0, frames.shape[0], self.batch_size):
                 batch = self.preprocess(frames[start : start + self.batch_size])
+                if self.channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
                 features = self.module(batch)
                 assert features.shape == (batch.shape[0], self.dim), f"{self.name}: {features.shape=}"
                 out[start : start + batch.shape[0]] = features.float().cpu().numpy()
@@ -222,7 +226,11 @@ def _build_efficientnet_lite0(
     normalization: Normalization | None,
 ) -> VisualExtractor:
     net = load_efficientnet_lite0(weights=weights, image_size=image_size)
-    module = _efficientnet_features_module(net).to(device)
+    import torch
+
+    fold_batchnorm(net.eval())
+    # channels_last: oneDNN's depthwise and 1x1 convolutions run about 1.2-1.5x faster in NHWC on a CPU
+    module = _efficientnet_features_module(net).to(device).to(memory_format=torch.channels_last)
     return VisualExtractor(
         name="efficientnet_lite0",
         module=module,
@@ -232,7 +240,50 @@ def _build_efficientnet_lite0(
         device=device,
         threads=threads,
         batch_size=batch_size,
+        channels_last=True,
     )
+
+
+_CONV_BN_PAIRS = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"),
+                  ("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
+
+
+def fold_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
+    """Folds each BatchNorm of an EfficientNet-Lite into the convolution before it (inference only, in place).
+
+    y = gamma * (W x - mean) / sqrt(var + eps) + beta  ==  W' x + b'  with W' = W * s, b' = beta - mean * s,
+    s = gamma / sqrt(var + eps). Exact up to float rounding; removes a third of the network's passes over
+    memory on a CPU. Symmetric explicit zero padding is moved into the convolution for the same reason.
+    """
+    import torch
+
+    if net.training:
+        raise ValueError("fold_batchnorm needs a module in eval mode (running statistics are folded)")
+    with torch.no_grad():
+        _fold(net)
+    return net
+
+
+def _fold(net: torch.nn.Module) -> None:
+    import torch
+
+    for parent in net.modules():
+        for conv_name, bn_name in _CONV_BN_PAIRS:
+            conv, bn = getattr(parent, conv_name, None), getattr(parent, bn_name, None)
+            if not isinstance(conv, torch.nn.Conv2d) or not isinstance(bn, torch.nn.BatchNorm2d):
+                continue
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+            bias = bn.bias - bn.running_mean * scale
+            conv.bias = torch.nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias)
+            setattr(parent, bn_name, torch.nn.Identity())
+    for conv in net.modules():
+        pad = getattr(conv, "static_padding", None)
+        if isinstance(pad, torch.nn.ZeroPad2d) and isinstance(conv, torch.nn.Conv2d):
+            left, right, top, bottom = pad.padding
+            if left == right and top == bottom and conv.padding == (0, 0):
+                conv.padding = (top, left)
+                conv.static_padding = torch.nn.Identity()
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -207,3 +207,20 @@ def test_clip_visual_features_without_loop_index() -> None:
         clip_visual_features(frames, extractor=extractor, flow_method="dis", loop_index=np.array([0, 4]))
     with pytest.raises(ValueError, match="unknown flow method"):
         clip_visual_features(frames, extractor=extractor, flow_method="raft")  # type: ignore[arg-type]
+
+
+def test_folded_batchnorm_matches_the_unfolded_network():
+    import torch
+
+    from dataprep.visual import _efficientnet_features_module, fold_batchnorm, load_efficientnet_lite0
+
+    x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    reference = _efficientnet_features_module(load_efficientnet_lite0(image_size=64).eval())
+    folded_net = fold_batchnorm(load_efficientnet_lite0(image_size=64).eval())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded_net.modules())
+    folded = _efficientnet_features_module(folded_net)
+    with torch.inference_mode():
+        a, b = reference(x), folded(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batchnorm(load_efficientnet_lite0(image_size=64).train())
