@@ -52,7 +52,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "flow_bound": 20.0,
         "extractor": "efficientnet_lite0",
         "extractor_weights": None,
-        "image_size": 112,
+        "image_size": 96,
         "workers": 2,
     },
 }
