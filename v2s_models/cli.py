@@ -11,7 +11,11 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from dataprep.media import MediaError
     from dataprep.single import video_features
 
-    params = args.params if args.params is not None else (Path("params.yaml") if Path("params.yaml").is_file() else None)
+    params = (
+        args.params
+        if args.params is not None
+        else (Path("params.yaml") if Path("params.yaml").is_file() else None)
+    )
     try:
         video_features(args.video, args.preset, args.out, params_path=params)
     except MediaError as e:
@@ -27,8 +31,14 @@ def _cmd_synthfoley(args: argparse.Namespace) -> int:
     from dataprep import synthfoley
 
     try:
-        paths = synthfoley.generate(args.out, size=None if args.num_clips else args.size, num_clips=args.num_clips,
-                                    seed=args.seed, workers=args.workers, progress=True)
+        paths = synthfoley.generate(
+            args.out,
+            size=None if args.num_clips else args.size,
+            num_clips=args.num_clips,
+            seed=args.seed,
+            workers=args.workers,
+            progress=True,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -36,16 +46,121 @@ def _cmd_synthfoley(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from dataprep.media import MediaError, probe
+    from dataprep.mux import output_format
+    from v2s_models.generation import GenerationResult, VideoToSound
+
+    def report(video: Path, item: GenerationResult | Exception) -> None:
+        if isinstance(item, Exception):
+            tqdm.write(f"error: {item}", file=sys.stderr)
+            return
+        how = "video copied" if item.mux.video_copied else f"video re-encoded to H.264 ({item.mux.note})"
+        tqdm.write(
+            f"{item.out}: {item.audio.duration:.2f} s, {item.audio.num_windows} window(s), {how}; "
+            f"sound also in {item.wav_path}",
+            file=sys.stderr,
+        )
+
+    try:
+        out = args.out
+        if not args.video.is_dir():  # a bad input or output name fails before the model loads
+            probe(args.video)
+            if out.is_dir():
+                out = out / f"{args.video.stem}.mp4"
+            output_format(out)
+        v2s = VideoToSound.from_uri(
+            args.model,
+            device=args.device,
+            vocoder=args.vocoder,
+            reference=args.reference,
+            overlap_s=args.overlap,
+            seed=args.seed,
+        )
+        if args.video.is_dir():
+            results = v2s.generate_folder(args.video, out, seed=args.seed, on_result=report)
+            failed = [video for video, item in results if isinstance(item, Exception)]
+            print(
+                f"{len(results) - len(failed)} of {len(results)} videos written to {out}",
+                file=sys.stderr,
+            )
+            return 1 if failed else 0
+        report(args.video, v2s.generate_file(args.video, out, seed=args.seed))
+    except MediaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from v2s_models.registry import promote
+    from v2s_models.tracking import default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri(args.root)
+    try:
+        out = promote(args.model, name=args.name, alias=args.alias, tracking_uri=uri)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 (MlflowException: an unknown run, model or alias)
+        print(f"error: {args.model}: {e}", file=sys.stderr)
+        return 1
+    import json
+
+    print(json.dumps(out))
+    where = f"alias {out['alias']!r} -> " if out["alias"] else ""
+    print(f"{out['name']}: {where}version {out['version']} ({out['source']})", file=sys.stderr)
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import os
+
+    from v2s_models.tracking import default_tracking_uri
+
+    root = args.root.resolve()
+    store = default_tracking_uri(root)
+    if store.startswith(("http://", "https://")):
+        print(f"MLFLOW_TRACKING_URI points at a server: open {store}", file=sys.stderr)
+        return 0
+    cmd = [
+        sys.executable, "-m", "mlflow", "ui",
+        "--backend-store-uri", store,
+        "--default-artifact-root", (root / "mlartifacts").as_uri(),
+        "--host", args.host, "--port", str(args.port),
+        "--workers", "1",
+    ]  # fmt: skip
+    # One worker and no job consumers: 0.4 GB instead of 1.9 GB (STACK.md).
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
+    print(f"MLflow UI at http://{args.host}:{args.port} over {store} (Ctrl-C stops it)", file=sys.stderr)
+    sys.stderr.flush()
+    os.execve(sys.executable, cmd, env)  # mlflow replaces this process: signals reach it directly
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="v2s", description="v2s: video-to-sound generation research platform")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    f = sub.add_parser("features", help="write one video's features (as the pipeline computes them) to a folder")
+    f = sub.add_parser(
+        "features", help="write one video's features (as the pipeline computes them) to a folder"
+    )
     f.add_argument("video", type=Path)
-    f.add_argument("--preset", default="regnet", help="data convention: regnet | zhou (or one in params.yaml)")
+    f.add_argument(
+        "--preset", default="regnet", help="data convention: regnet | zhou (or one in params.yaml)"
+    )
     f.add_argument("--out", type=Path, required=True)
-    f.add_argument("--params", type=Path, default=None,
-                   help="params.yaml to read presets and feature settings from (default: ./params.yaml if present)")
+    f.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="params.yaml to read presets and feature settings from (default: ./params.yaml if present)",
+    )
     f.set_defaults(func=_cmd_features)
 
     s = sub.add_parser("synthfoley", help="generate the built-in SynthFoley data set into a folder")
@@ -55,6 +170,59 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--workers", type=int, default=2)
     s.set_defaults(func=_cmd_synthfoley)
+
+    g = sub.add_parser(
+        "generate", help="put sound generated by a trained model on a video (or on every video in a folder)"
+    )
+    g.add_argument("video", type=Path, help="a video file, or a folder (searched recursively)")
+    g.add_argument(
+        "--model", required=True, help="models:/<name>@<alias>, another MLflow model URI, or a package folder"
+    )
+    g.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="audio or video whose sound sets the timbre (VarietySound)",
+    )
+    g.add_argument(
+        "--vocoder",
+        default="griffin_lim",
+        help="griffin_lim | hifigan_pretrained | a HiFi-GAN checkpoint file | a vocoder package or URI",
+    )
+    g.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output video (.mp4, .mov, .mkv), or a folder (for a folder input)",
+    )
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    g.add_argument(
+        "--overlap", type=float, default=2.0, help="seconds of overlap between windows (long videos)"
+    )
+    g.set_defaults(func=_cmd_generate)
+    pr = sub.add_parser(
+        "promote", help="register a trained model and point an alias (candidate | champion) at it"
+    )
+    pr.add_argument(
+        "model",
+        help="a run id, runs:/<run_id>/model, models:/m-<id>, or models:/<name>@<alias> (moves the alias)",
+    )
+    pr.add_argument("--name", required=True, help="registered model name, e.g. regnet-dog")
+    pr.add_argument("--alias", default=None, choices=["candidate", "champion"])
+    pr.add_argument("--root", type=Path, default=Path("."), help="project folder of the default store")
+    pr.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
+    )
+    pr.set_defaults(func=_cmd_promote)
+
+    ui = sub.add_parser("ui", help="the MLflow UI over the project's store, on 127.0.0.1")
+    ui.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, mlartifacts/)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=_cmd_ui)
     return ap
 
 

@@ -1,0 +1,103 @@
+"""Local-cluster helpers for the Ray entry points: where the project is, and how to reach a cluster.
+
+Connecting (`connect`): inside `ray job submit` (RAY_ADDRESS is set) or when `ray start` left a cluster running
+on this machine (`<ray tmp>/ray_current_cluster`), attach to it; otherwise start a local instance for this
+process. Token authentication: Ray >= 2.59 turns it on for local clusters (the token lives in
+`~/.ray/auth_token`); a driver on the head machine finds the token there, while CLI and job clients need
+`RAY_AUTH_MODE=token` in their environment (`scripts/cluster.sh` prints what to export).
+
+The project root matters because `ray job submit --working-dir .` runs the job in an uploaded copy of the
+repository without git-ignored folders: the prepared data, `ray_results/` and `mlflow.db` are not there.
+`scripts/cluster.sh start` sets `V2S_PROJECT_ROOT` for the cluster's processes, so jobs find the real folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROOT_ENV = "V2S_PROJECT_ROOT"
+_UPLOADED_MARK = (
+    "working_dir_files"  # Ray unpacks `--working-dir` uploads under .../runtime_resources/<this>/
+)
+
+
+def in_uploaded_working_dir(path: Path | None = None) -> bool:
+    """True inside the copy of the repository that `ray job submit --working-dir` unpacked."""
+    return _UPLOADED_MARK in (path or Path.cwd()).resolve().parts
+
+
+def project_root(explicit: str | Path | None = None) -> Path:
+    """The project folder holding data/, ray_results/ and mlflow.db: `explicit`, else `$V2S_PROJECT_ROOT`,
+    else the current directory (refused inside an uploaded Ray working directory, which is temporary)."""
+    value = explicit if explicit is not None else os.environ.get(ROOT_ENV)
+    if value:
+        root = Path(value).expanduser().resolve()
+        if not root.is_dir():
+            raise ValueError(f"project root {root} is not a folder")
+        return root
+    if in_uploaded_working_dir():
+        raise ValueError(
+            "running inside a Ray job's uploaded working directory, which holds neither the prepared data nor "
+            f"ray_results/: pass --root /path/to/the/project, or set {ROOT_ENV} for the cluster "
+            "(scripts/cluster.sh start does)"
+        )
+    return Path.cwd().resolve()
+
+
+def ray_temp_dir() -> Path:
+    """Where Ray keeps sessions and the address of the last `ray start` (RAY_TMPDIR moves it)."""
+    base = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"
+    return Path(base) / "ray"
+
+
+def running_cluster_address() -> str | None:
+    """Address recorded by the last `ray start` on this machine (None when none is recorded)."""
+    f = ray_temp_dir() / "ray_current_cluster"
+    try:
+        return f.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _accepts_connections(address: str, timeout: float = 2.0) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def connect(
+    *, num_cpus: int | None = None, address: str | None = None, include_dashboard: bool = True
+) -> str:
+    """Attaches to a running cluster or starts a local instance; returns a line saying which.
+
+    A process that already called `ray.init` keeps its instance. `num_cpus` and `include_dashboard` apply only
+    to a new local instance (Ray refuses them when attaching). The dashboard (on 127.0.0.1) stays on by default:
+    without it Ray Train's placement-group cleaner cannot read the controller's state and warns every few
+    seconds, and Train inside Tune hangs (STACK.md).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return "using this process's Ray instance"
+    explicit = address or os.environ.get("RAY_ADDRESS")
+    if explicit:
+        ray.init(address=address or "auto")
+        return f"attached to the Ray cluster at {explicit}"
+    recorded = running_cluster_address()
+    # A head that died without `ray stop` leaves its address behind, and ray.init would retry it for minutes:
+    # attach only when its GCS port accepts a connection.
+    if recorded and _accepts_connections(recorded):
+        ray.init(address="auto")
+        return f"attached to the Ray cluster at {recorded}"
+    if recorded:
+        log.warning("the Ray cluster recorded at %s does not answer; starting a local instance", recorded)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=include_dashboard)
+    return f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"

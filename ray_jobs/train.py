@@ -1,0 +1,661 @@
+"""Train any experiment config on Ray Train, tracked in MLflow, checkpointed every epoch, resumable.
+
+    python -m ray_jobs.train CONFIG [--set key=value ...] [--run-name NAME] [--storage PATH] [--smoke-test]
+    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+        python -m ray_jobs.train experiments/configs/regnet/demo.yaml
+
+The driver (this process) loads and validates the config, reads the data settings and the data fingerprint,
+creates the MLflow run (rank 0 logs into it), attaches to a running Ray cluster or starts a local one, and
+runs a `TorchTrainer` whose only code on the workers is `train_fn_per_worker`. At the end it turns the last
+checkpoint into a model package (`<storage>/<run name>/package/`) and logs it as an MLflow model of the run.
+It never registers the model: `v2s promote` does, explicitly.
+
+Run names are stable (the config's `name`, or --run-name; never a timestamp): Ray Train V2 resumes a run from
+`<storage>/<run name>/` when the same name and storage are used again, and `v2s_run.json` there keeps the MLflow
+run id so a resumed job logs into the SAME MLflow run. A killed worker is replaced within the job
+(`FailureConfig(max_failures)`), and training continues from the last checkpoint.
+
+Batch size is global: with N workers each takes ceil(batch_size / N) clips per step (DistributedSampler shards),
+so the optimisation does not change with the number of workers. Reported losses are means over workers.
+Every rank uses the same seed (the sampler, not the RNG, separates their data), so rank 0's RNG state in the
+checkpoint restores every rank exactly when the ranks drew the same random numbers.
+
+Test-only fault injection: `V2S_TEST_FAULT="rank=1,epoch=2,step=0,marker=/tmp/x"` makes that rank exit abruptly
+(os._exit) when it reaches that step of that (1-based) epoch, once: the marker file records that it happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RUN_STATE_FILE = "v2s_run.json"
+PACKAGE_DIR = "package"
+FAULT_ENV = "V2S_TEST_FAULT"
+DEFAULT_MAX_FAILURES = 3
+DEFAULT_KEEP_CHECKPOINTS = 2
+
+
+# ------------------------------------------------------------------------------------------------ driver
+@dataclass
+class TrainingOutcome:
+    """What a finished (or already finished) training left behind."""
+
+    run_name: str
+    run_dir: Path
+    epochs: int
+    metrics: dict[str, float]
+    checkpoint: Path | None
+    package: Path | None
+    mlflow_run_id: str | None = None
+    model_uri: str | None = None
+    resumed_from_epoch: int = 0
+    already_finished: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """Where a test makes one worker die: rank, 1-based epoch, step within the epoch, marker file."""
+
+    rank: int
+    epoch: int
+    step: int
+    marker: str
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        try:
+            kv = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+            return cls(
+                rank=int(kv["rank"]), epoch=int(kv["epoch"]), step=int(kv["step"]), marker=kv["marker"]
+            )
+        except (KeyError, ValueError) as e:
+            raise ValueError(
+                f"{FAULT_ENV}={text!r}: expected 'rank=R,epoch=E,step=S,marker=PATH' ({e})"
+            ) from None
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """["losses.mel=100", "scaling.num_workers=2"] -> {"losses.mel": 100, ...} (values parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected key=value (a dotted key, e.g. losses.mel=100)")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def smoke_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The config of a `--smoke-test`: one epoch (two steps per epoch are set by the caller)."""
+    out = dict(cfg)
+    out["epochs"] = 1
+    return out
+
+
+def data_metadata(cfg: Mapping[str, Any], root: Path) -> tuple[Any, dict[str, Any], str]:
+    """(DataSettings, feature settings, data fingerprint) of the data a config trains on.
+
+    Data settings and feature settings come from the project's params.yaml (the one the pipeline ran with),
+    falling back to the built-in defaults; the fingerprint hashes every clip's feature cache key.
+    """
+    from dataprep.params import data_settings, load_params
+    from dataprep.single import DEFAULT_PARAMS
+    from v2s_models.data import dataset_fingerprint, feature_dir, read_manifest
+
+    params_path = root / "params.yaml"
+    params = load_params(params_path) if params_path.is_file() else DEFAULT_PARAMS
+    data = cfg["data"]
+    preset = str(data.get("preset", "regnet"))
+    try:
+        settings = data_settings(params, preset)
+    except ValueError:
+        settings = data_settings(DEFAULT_PARAMS, preset)
+    feats = params.get("features", {}) or {}
+    features: dict[str, Any] = {
+        "preset": preset,
+        "visual_part": data.get("visual_part", "all"),
+        **{
+            k: feats.get(k)
+            for k in ("extractor", "extractor_weights", "image_size", "flow", "flow_bound")
+            if k in feats
+        },
+    }
+    rows = read_manifest(data["manifest"], root=root)
+    meta = feature_dir(rows[0], preset, root) / "meta.json"
+    if meta.is_file():
+        shapes = json.loads(meta.read_text()).get("shapes", {})
+        if "visual" in shapes:
+            features["visual_shape"] = list(shapes["visual"])
+    return settings, features, dataset_fingerprint(rows, [preset], root)
+
+
+def _default_experiment(cfg: Mapping[str, Any], config_path: Path | None) -> str:
+    tracking = cfg.get("tracking") or {}
+    if tracking.get("experiment"):
+        return str(tracking["experiment"])
+    if config_path is not None and config_path.parent.name not in ("", "configs"):
+        return config_path.parent.name  # experiments/configs/<model>/<variant>.yaml -> <model>
+    return "v2s"
+
+
+def _read_state(run_dir: Path) -> dict[str, Any]:
+    f = run_dir / RUN_STATE_FILE
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
+def _write_state(run_dir: Path, state: Mapping[str, Any]) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / (RUN_STATE_FILE + ".part")
+    tmp.write_text(json.dumps(dict(state), indent=2, sort_keys=True))
+    tmp.replace(run_dir / RUN_STATE_FILE)
+
+
+def _open_tracker(
+    cfg: Mapping[str, Any],
+    *,
+    root: Path,
+    run_name: str,
+    run_dir: Path,
+    state: dict[str, Any],
+    tracking_uri: str,
+    experiment: str,
+    tags: Mapping[str, str],
+) -> Any:
+    """The run's MLflowTracker: the run recorded in `state` (a resumed job) or a new one."""
+    from v2s_models.config import flatten
+    from v2s_models.tracking import MLflowTracker, default_artifact_root
+
+    if state.get("mlflow_run_id") and state.get("tracking_uri") == tracking_uri:
+        tracker = MLflowTracker(tracking_uri=tracking_uri, run_id=state["mlflow_run_id"])
+        try:
+            tracker.reopen()
+            return tracker
+        except Exception as e:  # noqa: BLE001 (the run may have been deleted from the store)
+            print(f"[train] cannot reopen MLflow run {state['mlflow_run_id']} ({e}); starting a new one")
+    tracker = MLflowTracker.create(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_name=run_name,
+        artifact_root=default_artifact_root(root),
+        tags=tags,
+    )
+    tracker.log_params(flatten(cfg))
+    with tempfile.TemporaryDirectory(prefix="v2s-config-") as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(dict(cfg), sort_keys=False))
+        tracker.log_artifact(path)
+    state.update({"mlflow_run_id": tracker.run_id, "tracking_uri": tracking_uri, "experiment": experiment})
+    _write_state(run_dir, state)
+    return tracker
+
+
+def run_training(
+    cfg: Mapping[str, Any],
+    *,
+    root: str | Path = ".",
+    run_name: str | None = None,
+    storage: str | Path | None = None,
+    tracking: bool = True,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    config_path: str | Path | None = None,
+    max_failures: int | None = None,
+    max_steps_per_epoch: int | None = None,
+    fault: FaultSpec | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> TrainingOutcome:
+    """Trains `cfg` (validated) on Ray Train; resumes `<storage>/<run name>` if it exists. See the module doc."""
+    import ray.train
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from ray_jobs.cluster import connect
+    from v2s_models import registry
+    from v2s_models.config import config_hash, validate
+    from v2s_models.tracking import NullTracker, default_tracking_uri, git_commit
+    from v2s_models.training import loop
+
+    t_start = time.perf_counter()
+    validate(cfg)
+    root = Path(root).resolve()
+    run_name = run_name or str(cfg["name"])
+    if not run_name or "/" in run_name or run_name.startswith("."):
+        raise ValueError(f"invalid run name {run_name!r} (a folder name: no '/', not hidden)")
+    storage = Path(storage).expanduser().resolve() if storage is not None else root / "ray_results"
+    run_dir = storage / run_name
+    chash = config_hash(cfg)
+    state = _read_state(run_dir)
+    if state and state.get("config_hash") != chash:
+        raise ValueError(
+            f"run {run_name!r} in {storage} was started with another config (hash {state.get('config_hash')} "
+            f"vs {chash}): resume it with the same config and --set values, or choose a new --run-name"
+        )
+    if state.get("status") == "FINISHED":
+        print(
+            f"[train] run {run_name!r} already finished; its model: {state.get('model_uri') or run_dir / PACKAGE_DIR}"
+        )
+        return TrainingOutcome(
+            run_name=run_name,
+            run_dir=run_dir,
+            epochs=int(state.get("epochs", cfg["epochs"])),
+            metrics=dict(state.get("metrics", {})),
+            checkpoint=Path(state["checkpoint"]) if state.get("checkpoint") else None,
+            package=run_dir / PACKAGE_DIR if (run_dir / PACKAGE_DIR).is_dir() else None,
+            mlflow_run_id=state.get("mlflow_run_id"),
+            model_uri=state.get("model_uri"),
+            already_finished=True,
+        )
+
+    settings, features, fingerprint = data_metadata(cfg, root)
+    resumed_from = 0
+    try:
+        previous = registry.latest_checkpoint(run_dir)
+        resumed_from = int(loop.load_checkpoint(previous).get("epoch", 0))
+        print(f"[train] resuming run {run_name!r} from {previous.name} (epoch {resumed_from})")
+    except FileNotFoundError:
+        pass
+    state.update({"config_hash": chash, "run_name": run_name, "status": "RUNNING"})
+
+    tracker: Any = NullTracker()
+    uri = None
+    if tracking:
+        uri = tracking_uri or default_tracking_uri(root)
+        commit = git_commit(root)
+        tags = {
+            "v2s.git_commit": commit,
+            "v2s.config_hash": chash,
+            "v2s.config_name": str(cfg["name"]),
+            "v2s.paradigm": str(cfg["paradigm"]),
+            "v2s.ray_run_dir": str(run_dir),
+            "data.fingerprint": fingerprint,
+            **({"mlflow.source.git.commit": commit.removesuffix("-dirty")} if commit != "unknown" else {}),
+            **dict(extra_tags or {}),
+        }
+        tracker = _open_tracker(
+            cfg,
+            root=root,
+            run_name=run_name,
+            run_dir=run_dir,
+            state=state,
+            tracking_uri=uri,
+            experiment=experiment or _default_experiment(cfg, Path(config_path) if config_path else None),
+            tags=tags,
+        )
+    _write_state(run_dir, state)
+
+    scaling = cfg.get("scaling") or {}
+    num_workers = int(scaling.get("num_workers", 1))
+    use_gpu = bool(scaling.get("use_gpu", False))
+    cpus = float(scaling.get("cpus_per_worker", 1))
+    train_opts = cfg.get("train") or {}
+    print(f"[train] {connect(address=address, num_cpus=num_cpus)}")
+    t_ready = time.perf_counter()
+
+    loop_config = {
+        "cfg": dict(cfg),
+        "root": str(root),
+        "run_name": run_name,
+        "solvers": dict(
+            loop.SOLVERS
+        ),  # a solver registered in the driver (e.g. by a test) reaches the workers
+        "data_settings": settings.to_dict(),
+        "features": features,
+        "tracking_uri": uri,
+        "mlflow_run_id": tracker.run_id,
+        "max_steps_per_epoch": max_steps_per_epoch or train_opts.get("max_steps_per_epoch"),
+        "artifacts_every": int(train_opts.get("artifacts_every", 0) or 0),
+        "cpus_per_worker": cpus,
+        "fault": None if fault is None else fault.__dict__,
+    }
+    trainer = TorchTrainer(
+        train_fn_per_worker,
+        train_loop_config=loop_config,
+        torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus}
+        ),
+        run_config=ray.train.RunConfig(
+            name=run_name,
+            storage_path=str(storage),
+            failure_config=ray.train.FailureConfig(
+                max_failures=int(
+                    max_failures
+                    if max_failures is not None
+                    else train_opts.get("max_failures", DEFAULT_MAX_FAILURES)
+                )
+            ),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=int(train_opts.get("keep_checkpoints", DEFAULT_KEEP_CHECKPOINTS))
+            ),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    except BaseException:
+        state["status"] = "FAILED"
+        _write_state(run_dir, state)
+        tracker.end("FAILED")
+        raise
+    t_fit = time.perf_counter()
+
+    if result.checkpoint is None:
+        raise RuntimeError(f"run {run_name!r} finished without a checkpoint")
+    ckpt_path = Path(result.checkpoint.path)
+    package = registry.package_from_checkpoint(
+        ckpt_path, run_dir / PACKAGE_DIR, extra={"run_name": run_name, "mlflow_run_id": tracker.run_id}
+    )
+    model_uri = None
+    if tracking:
+        model_uri = registry.log_model(package, tracking_uri=uri, run_id=tracker.run_id)
+    metrics = {k: float(v) for k, v in (result.metrics or {}).items() if isinstance(v, int | float)}
+    state.update(
+        {
+            "status": "FINISHED",
+            "model_uri": model_uri,
+            "checkpoint": str(ckpt_path),
+            "epochs": int(cfg["epochs"]),
+            "metrics": metrics,
+        }
+    )
+    _write_state(run_dir, state)
+    tracker.end("FINISHED")
+    t_end = time.perf_counter()
+    print(
+        f"[train] done: {run_name} epochs={cfg['epochs']} package={package} mlflow_run={tracker.run_id} model={model_uri}"
+    )
+    return TrainingOutcome(
+        run_name=run_name,
+        run_dir=run_dir,
+        epochs=int(cfg["epochs"]),
+        metrics=metrics,
+        checkpoint=ckpt_path,
+        package=package,
+        mlflow_run_id=tracker.run_id,
+        model_uri=model_uri,
+        resumed_from_epoch=resumed_from,
+        timings={"setup_s": t_ready - t_start, "fit_s": t_fit - t_ready, "finish_s": t_end - t_fit},
+    )
+
+
+# ----------------------------------------------------------------------------------------------- workers
+class _FaultInjector:
+    """Yields the loader's batches; exits the process abruptly at the planned step, once (test only)."""
+
+    def __init__(self, batches: Iterable[Any], spec: Mapping[str, Any], *, rank: int, epoch: int) -> None:
+        self.batches, self.spec, self.rank, self.epoch = batches, spec, rank, epoch
+
+    def __iter__(self) -> Iterator[Any]:
+        armed = self.rank == int(self.spec["rank"]) and self.epoch == int(self.spec["epoch"])
+        for i, batch in enumerate(self.batches):
+            if armed and i == int(self.spec["step"]):
+                try:
+                    with open(self.spec["marker"], "x") as f:  # "x": only the first time
+                        f.write(f"rank {self.rank} exited at epoch {self.epoch} step {i}\n")
+                except FileExistsError:
+                    pass
+                else:
+                    sys.stdout.flush()
+                    os._exit(1)  # a crash, not an exception: no cleanup, no report
+            yield batch
+
+
+def _mean_over_workers(metrics: Mapping[str, float], world_size: int, device: Any) -> dict[str, float]:
+    if world_size == 1:
+        return dict(metrics)
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(metrics)
+    values = torch.tensor([float(metrics[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(values)
+    return dict(zip(keys, (values / world_size).tolist(), strict=True))
+
+
+def train_fn_per_worker(config: dict[str, Any]) -> None:
+    """The only code on Ray Train workers: build the solver, resume, train epochs, report checkpoints."""
+    import torch
+    from ray import train as ray_train
+    from ray.train.torch import get_device, prepare_model
+
+    from v2s_models import registry
+    from v2s_models.settings import DataSettings
+    from v2s_models.tracking import MLflowTracker, NullTracker
+    from v2s_models.training import loop
+
+    loop.SOLVERS.update(config.get("solvers") or {})
+    cfg = config["cfg"]
+    ctx = ray_train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = get_device()
+    torch.set_num_threads(max(1, int(config.get("cpus_per_worker", 1))))
+    seed = int(cfg.get("seed", 0))
+    epochs = int(cfg["epochs"])
+    batch_size = max(1, math.ceil(int(cfg["batch_size"]) / world))
+
+    # The same order as loop.fit: seed, build, data sets, then seed again (or restore) before training.
+    loop.seed_everything(seed)
+    solver = loop.build_solver(cfg, device=device, rank=rank, world_size=world, root=config["root"])
+    if device.type == "cuda":
+        solver.amp_dtype = torch.bfloat16
+    train_set, val_set = solver.datasets()
+    start, step = 0, 0
+    checkpoint = ray_train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = loop.load_checkpoint(Path(d))
+        solver.load_state_dict(state["solver"])
+        loop.set_rng_state(state["rng"])
+        start, step = int(state["data"]["epoch"]), int(state.get("step", 0))
+    else:
+        loop.seed_everything(seed)
+    if world > 1:
+        # DistributedDataParallel over the trained modules. find_unused_parameters defaults to on: the
+        # autoregressive solver's truncated-BPTT chunks leave some parameters without a gradient in a backward
+        # pass (DDP then fails); a config whose every parameter always gets one may turn it off for speed.
+        unused = bool((cfg.get("train") or {}).get("ddp_find_unused_parameters", True))
+        ddp_kwargs = {"find_unused_parameters": unused}
+        solver.wrap_modules(lambda m: prepare_model(m, parallel_strategy_kwargs=ddp_kwargs))
+
+    tracker: Any = NullTracker()
+    if rank == 0 and config.get("tracking_uri") and config.get("mlflow_run_id"):
+        tracker = MLflowTracker(tracking_uri=config["tracking_uri"], run_id=config["mlflow_run_id"])
+    settings = DataSettings.from_dict(config["data_settings"])
+    collate = solver.collate_fn()
+    max_steps = config.get("max_steps_per_epoch")
+    fault = config.get("fault")
+    has_val = val_set is not None and len(val_set) > 0
+
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        loader = loop.make_loader(
+            train_set,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            epoch=epoch,
+            collate_fn=collate,
+            rank=rank,
+            world_size=world,
+        )
+        batches: Any = _FaultInjector(loader, fault, rank=rank, epoch=epoch + 1) if fault else loader
+        metrics = loop.run_epoch(solver, batches, max_steps=max_steps)
+        n_steps = len(loader) if max_steps is None else min(len(loader), int(max_steps))
+        n_clips = min(
+            len(loader.sampler) if loader.sampler is not None else len(train_set), n_steps * batch_size
+        )
+        step += n_steps
+        train_s = time.perf_counter() - t0
+        if has_val:
+            val_loader = loop.make_loader(
+                val_set, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate,
+                rank=rank, world_size=world,
+            )  # fmt: skip
+            solver.train(False)
+            with torch.no_grad():
+                metrics.update({f"val/{k}": v for k, v in solver.validate(val_loader).items()})
+        solver.end_epoch()
+        metrics["perf/clips_per_s"] = n_clips / max(train_s, 1e-9)
+        metrics = _mean_over_workers(metrics, world, device)
+        metrics["perf/clips_per_s"] *= world  # the mean of per-worker rates times workers: the total rate
+        metrics["perf/epoch_s"] = time.perf_counter() - t0
+        metrics["epoch"] = epoch + 1
+        with tempfile.TemporaryDirectory(prefix="v2s-ckpt-") as tmp:
+            report_ckpt = None
+            if rank == 0:
+                loop.save_checkpoint(Path(tmp), solver, epoch=epoch + 1, step=step, cfg=cfg, metrics=metrics)
+                registry.write_checkpoint_meta(
+                    tmp,
+                    config=cfg,
+                    data_settings=settings,
+                    features=config["features"],
+                    inference_modules=solver.inference_modules(),
+                    extra={"run_name": config["run_name"]},
+                )
+                report_ckpt = ray_train.Checkpoint.from_directory(tmp)
+            ray_train.report(
+                metrics, checkpoint=report_ckpt, checkpoint_dir_name=f"checkpoint_epoch_{epoch + 1:05d}"
+            )
+        # Every rank waits until the controller has committed this epoch's checkpoint: a worker that dies right
+        # after its report could otherwise take the report with it, and the epoch would be trained twice.
+        ray_train.get_all_reported_checkpoints(consistency_mode=ray_train.CheckpointConsistencyMode.COMMITTED)
+        if rank == 0:  # logged once the epoch is durable, so a restart does not log an epoch twice
+            tracker.log_metrics(metrics, step=epoch + 1)
+            shown = ", ".join(
+                f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(("train/", "val/"))
+            )
+            print(f"[train] epoch {epoch + 1}/{epochs} {shown}", flush=True)
+            every = int(config.get("artifacts_every") or 0)
+            tracked = not isinstance(tracker, NullTracker)  # untracked runs (benchmarks) write no artifacts
+            if tracked and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
+                _write_artifacts(
+                    solver, tracker, val_set if has_val else train_set, collate, batch_size, seed, epoch + 1
+                )
+
+
+def _write_artifacts(
+    solver: Any, tracker: Any, dataset: Any, collate: Any, batch_size: int, seed: int, epoch: int
+) -> None:
+    """Rank 0: the solver's files (mel images, audio, video) for a few clips, logged under `epoch_<n>/`."""
+    import torch
+
+    from v2s_models.training import loop
+
+    loader = loop.make_loader(
+        dataset, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate
+    )
+    with tempfile.TemporaryDirectory(prefix="v2s-artifacts-") as tmp:
+        solver.train(False)
+        with torch.no_grad():
+            paths = solver.write_artifacts(Path(tmp), loader)
+        solver.train(True)
+        if paths:
+            tracker.log_artifact(Path(tmp), artifact_path=f"epoch_{epoch:05d}")
+
+
+# -------------------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m ray_jobs.train",
+        description="Train an experiment config on Ray Train (MLflow-tracked).",
+    )
+    ap.add_argument("config", type=Path, help="experiment config, e.g. experiments/configs/regnet/demo.yaml")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="dotted override, repeatable (e.g. --set losses.mel=100 --set scaling.num_workers=2)")  # fmt: skip
+    ap.add_argument(
+        "--run-name", default=None, help="stable run name (default: the config's name); resumes it"
+    )
+    ap.add_argument(
+        "--storage", type=Path, default=None, help="Ray storage folder (default: <root>/ray_results)"
+    )
+    ap.add_argument(
+        "--root", type=Path, default=None, help="project folder with data/ (default: $V2S_PROJECT_ROOT or .)"
+    )
+    ap.add_argument(
+        "--experiment",
+        default=None,
+        help="MLflow experiment (default: tracking.experiment or the model folder)",
+    )
+    ap.add_argument(
+        "--max-failures", type=int, default=None, help="worker-group restarts allowed (default 3)"
+    )
+    ap.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    ap.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (default: RAY_ADDRESS, a running cluster, or local)",
+    )
+    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of a new local Ray instance")
+    ap.add_argument("--smoke-test", action="store_true",
+                    help="1 epoch of 2 steps as run '<name>-smoke' (started afresh every time)")  # fmt: skip
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ray_jobs.cluster import project_root
+    from v2s_models.config import ConfigError, load_config
+
+    args = build_parser().parse_args(argv)
+    try:
+        root = project_root(args.root)
+        config_path = (
+            args.config if args.config.is_absolute() or args.config.is_file() else root / args.config
+        )
+        cfg = load_config(config_path, parse_overrides(args.overrides))
+        run_name = args.run_name
+        max_steps = None
+        tags = {}
+        if args.smoke_test:
+            cfg = smoke_config(cfg)
+            run_name = f"{run_name or cfg['name']}-smoke"
+            max_steps = 2
+            tags = {"v2s.smoke_test": "true"}
+            storage = (args.storage or root / "ray_results").resolve()
+            shutil.rmtree(storage / run_name, ignore_errors=True)  # a smoke test never resumes
+        fault = FaultSpec.parse(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        outcome = run_training(
+            cfg,
+            root=root,
+            run_name=run_name,
+            storage=args.storage,
+            tracking=not args.no_tracking,
+            experiment=args.experiment,
+            config_path=config_path,
+            max_failures=args.max_failures,
+            max_steps_per_epoch=max_steps,
+            fault=fault,
+            address=args.address,
+            num_cpus=args.num_cpus,
+            extra_tags=tags,
+        )
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001 (Ray's TrainingFailedError and friends: say so, exit non-zero)
+        print(f"error: training failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({"run_name": outcome.run_name, "run_dir": str(outcome.run_dir), "mlflow_run_id": outcome.mlflow_run_id,
+                      "model_uri": outcome.model_uri, "package": str(outcome.package), "metrics": outcome.metrics}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,588 @@
+"""The adversarial mel-generation paradigm: REGNET and VarietySound trained by one solver.
+
+visual features (B, T, D) -> mel (B, n_mels, 4T) in the RegNet convention ([0, 1] log-mel, 4 mel frames per
+video frame); the system is chosen by the generator the config builds (`model.generator`):
+
+REGNET (`v2s_models.builders.regnet_generator` + `regnet_discriminator`), one step =
+    1. G forward with the real mel fed to the audio forwarding regularizer (training only) and the generator's
+       own noise z ~ N(0, 1);
+    2. D update: `regnet_discriminator_loss` = (BCE(D(v, m), 1) + BCE(D(v, G(v)), 0)) / 2, on the postnet mel;
+    3. G update: `regnet_generator_loss`, weights {gan, mel(, silence)} from `cfg['losses']` (paper 1 / 10000).
+VarietySound (`varietysound_generator`, optional `tdad`, optional `mel_discriminator`), one step =
+    1. G forward with reference mel = the clip's own mel (the acoustic encoder's random resampling strips its
+       timing) and background mel = the clip's own mel when the generator has a background encoder;
+    2. TDAD update (`tdad_loss`): positives (v, m); negatives (v, G(v, m)) and (v, S[m]), S a circular time
+       shift of the real mel by `train.tdad_shift` = [min, max] mel frames (default [22, 86]: 0.26-1 s; the
+       paper gives no amount; the upper bound stays below the period of our looped short clips, where a larger
+       shift could line the events up again); mel discriminator update (`mel_discriminator_loss`), real and
+       fake cropped at the same random windows;
+    3. G update: `varietysound.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a discriminator
+       missing from the config (Table 7 ablations) contributes no adversarial term.
+Discriminators are called on real and fake separately (their BatchNorm statistics never mix the two), as in
+the authors' code; their gradients from the G step are discarded (zeroed before the next D step) instead of
+toggling `requires_grad`, which DistributedDataParallel does not allow.
+
+Validation (`validate`) uses vision only: modules in eval mode; REGNET is called without the real mel (its
+regularizer's output is zero) and with a fixed-seed noise; VarietySound gets silence as background and, as
+reference, the mel of ANOTHER clip of the same category in the loader (the next one in loader order, cyclic)
+when the category has one there, else the clip's own mel; `ref_other_fraction` reports the share of clips
+that got another clip's reference. The target mel is read only to score the output. Metrics (means over
+clips): `mel_l1`, `mel_mse`; `energy_corr` (Pearson correlation of the frame-energy envelopes of generated
+and real mel); `onset_corr` (Pearson correlation of the onset strength, the positive frame-energy flux
+max-pooled to one value per video frame, the finest timing vision can give); `onset_corr_mismatched`, the
+same against the real mel of a different clip (the next one in loader order), the chance level that
+`onset_corr` must beat for the timing, not only the category's rhythm, to be learned. When the data has no
+validation split the test split is used and every metric name starts with `test_split/`.
+
+Mixed precision: when `self.amp_dtype` is set (the Ray loop sets bf16 on a GPU), forward passes run under
+`torch.autocast`; losses are computed in float32 outside it (BCE is not autocast-safe). float16 would need
+loss scaling, so it is refused.
+
+Solver-specific options (`cfg['train']`, all optional): `tdad_shift` [min, max] mel frames, `artifact_clips`
+(default 4), `griffin_lim_iters` (default 32), `val_seed` (default 0: the noise / resampling draws of
+validation and artifacts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
+from v2s_models.regnet import (
+    GENERATOR_LOSS_KEYS,
+    RegnetDiscriminator,
+    RegnetGenerator,
+    RegnetOutput,
+    regnet_discriminator_loss,
+    regnet_generator_loss,
+)
+from v2s_models.settings import get_preset
+from v2s_models.training.base import Solver
+from v2s_models.varietysound import (
+    PAPER_LOSS_WEIGHTS as VARIETYSOUND_LOSS_KEYS,
+)
+from v2s_models.varietysound import (
+    MultiWindowMelDiscriminator,
+    TimeDomainAlignmentDiscriminator,
+    VarietySoundGenerator,
+    generator_loss,
+    mel_discriminator_loss,
+    tdad_loss,
+    time_shift,
+)
+
+log = logging.getLogger(__name__)
+
+DATA_KEYS = ("manifest", "preset", "train_split", "val_split", "visual_part", "max_clips", "categories")
+FALLBACK_VAL_SPLIT = "test"
+DEFAULT_TDAD_SHIFT = (22, 86)  # mel frames: about 0.26 s and 1 s at 86 frames/s
+MEL_FRAMES_PER_VIDEO_FRAME = 4
+SYSTEM_MODULES = {
+    "regnet": {"required": ("generator", "discriminator"), "optional": ()},
+    "varietysound": {"required": ("generator",), "optional": ("tdad", "mel_discriminator")},
+}
+
+
+# ------------------------------------------------------------------------------------------ alignment proxy
+
+
+def frame_energy(mel: Tensor) -> Tensor:
+    """Frame-energy envelope: mel (B, n_mels, L) -> (B, L), the mean over bins (log energy for RegNet mels)."""
+    if mel.dim() != 3:
+        raise ValueError(f"frame_energy expects a mel (B, n_mels, L), got shape {tuple(mel.shape)}")
+    return mel.float().mean(dim=1)
+
+
+def onset_strength(mel: Tensor, *, pool: int = MEL_FRAMES_PER_VIDEO_FRAME) -> Tensor:
+    """Positive energy flux, max-pooled over `pool` mel frames: (B, n_mels, L) -> (B, ceil((L - 1) / pool)).
+
+    Pooling to one value per video frame (4 mel frames) scores timing at the resolution vision has.
+    """
+    flux = F.relu(torch.diff(frame_energy(mel), dim=1))  # (B, L - 1)
+    return F.max_pool1d(flux.unsqueeze(1), pool, pool, ceil_mode=True).squeeze(1)
+
+
+def pearson(a: Tensor, b: Tensor, *, eps: float = 1e-8) -> Tensor:
+    """Row-wise Pearson correlation of (B, N) and (B, N) -> (B,); a constant row correlates 0 with anything."""
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(
+            f"pearson needs two (B, N) tensors of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    a = a - a.mean(dim=1, keepdim=True)
+    b = b - b.mean(dim=1, keepdim=True)
+    denom = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(denom > eps, (a * b).sum(dim=1) / denom.clamp_min(eps), torch.zeros_like(denom))
+
+
+# ----------------------------------------------------------------------------------------------- the solver
+
+
+class GanMelSolver(Solver):
+    """REGNET or VarietySound training (see the module docstring); built from a validated config."""
+
+    paradigm = "gan_mel"
+
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        *,
+        device: torch.device | str = "cpu",
+        rank: int = 0,
+        world_size: int = 1,
+        root: Path | str = ".",
+    ) -> None:
+        super().__init__(cfg, device=device, rank=rank, world_size=world_size, root=root)
+        model = cfg["model"]
+        if "generator" not in model:
+            raise ValueError("model.generator: missing (the gan_mel paradigm needs a generator component)")
+        # Initial weights are a function of the config's seed alone, whatever the global RNG did before.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(cfg.get("seed", 0)))
+            self._build_modules(model)
+        self._check_components()
+        self._check_loss_weights()
+        for name in self.modules:
+            if name not in cfg["optim"]:
+                raise ValueError(f"optim.{name}: missing (every trained component needs an optimiser)")
+        self.build_optimizers()
+
+        train_opts = dict(cfg.get("train", {}))
+        shift = train_opts.get("tdad_shift", DEFAULT_TDAD_SHIFT)
+        if not (
+            isinstance(shift, list | tuple) and len(shift) == 2 and all(isinstance(s, int) for s in shift)
+        ):
+            raise ValueError(f"train.tdad_shift: expected [min, max] mel frames (integers), got {shift!r}")
+        self.tdad_shift = (int(shift[0]), int(shift[1]))
+        self.artifact_clips = int(train_opts.get("artifact_clips", 4))
+        self.griffin_lim_iters = int(train_opts.get("griffin_lim_iters", 32))
+        self.val_seed = int(train_opts.get("val_seed", 0))
+        self.val_split_used: str | None = None
+        self._val_set: Dataset | None = None
+
+    def _build_modules(self, model: Mapping[str, Any]) -> None:
+        self.modules["generator"] = self.build_module("generator")
+        generator = self.modules["generator"]
+        if isinstance(generator, RegnetGenerator):
+            self.system = "regnet"
+        elif isinstance(generator, VarietySoundGenerator):
+            self.system = "varietysound"
+        else:
+            raise ValueError(
+                f"model.generator: builds a {type(generator).__name__}; the gan_mel paradigm trains "
+                "RegnetGenerator (builders.regnet_generator) or VarietySoundGenerator (builders.varietysound_generator)"
+            )
+        spec = SYSTEM_MODULES[self.system]
+        allowed = set(spec["required"]) | set(spec["optional"])
+        for name in model:
+            if name not in allowed:
+                raise ValueError(
+                    f"model.{name}: not a {self.system} component (expected {', '.join(sorted(allowed))})"
+                )
+        for name in spec["required"]:
+            if name not in model:
+                raise ValueError(f"model.{name}: missing (required for {self.system})")
+        for name in model:
+            if name != "generator":
+                self.modules[name] = self.build_module(name)
+
+    # ------------------------------------------------------------------------------------------ checks
+    def _check_components(self) -> None:
+        g = self.modules["generator"]
+        if self.system == "regnet":
+            d = self.modules["discriminator"]
+            if not isinstance(d, RegnetDiscriminator):
+                raise ValueError(
+                    f"model.discriminator: builds a {type(d).__name__}, expected RegnetDiscriminator"
+                )
+            if d.visual_dim != g.visual_dim or d.n_mels != g.n_mels:
+                raise ValueError(
+                    f"model.discriminator: visual_dim / n_mels ({d.visual_dim} / {d.n_mels}) differ from the "
+                    f"generator's ({g.visual_dim} / {g.n_mels})"
+                )
+            return
+        kinds = {"tdad": TimeDomainAlignmentDiscriminator, "mel_discriminator": MultiWindowMelDiscriminator}
+        for name, kind in kinds.items():
+            m = self.modules.get(name)
+            if m is None:
+                continue
+            if not isinstance(m, kind):
+                raise ValueError(f"model.{name}: builds a {type(m).__name__}, expected {kind.__name__}")
+            if m.n_mels != g.n_mels:
+                raise ValueError(f"model.{name}: n_mels {m.n_mels} differs from the generator's {g.n_mels}")
+        tdad = self.modules.get("tdad")
+        if tdad is not None and (tdad.video_dim != g.video_dim or tdad.upsample_factor != g.upsample_factor):
+            raise ValueError(
+                f"model.tdad: video_dim / upsampling ({tdad.video_dim} / {tdad.upsample_factor}x) differ from the "
+                f"generator's ({g.video_dim} / {g.upsample_factor}x)"
+            )
+
+    def _check_loss_weights(self) -> None:
+        keys = set(self.loss_weights)
+        if self.system == "regnet":
+            unknown, missing = keys - set(GENERATOR_LOSS_KEYS), {"gan", "mel"} - keys
+            if unknown or missing:
+                raise ValueError(
+                    f"losses: REGNET takes weights gan, mel (and optionally silence); "
+                    f"unknown {sorted(unknown)}, missing {sorted(missing)}"
+                )
+        elif keys != set(VARIETYSOUND_LOSS_KEYS):
+            raise ValueError(f"losses: VarietySound takes exactly the weights mel, adv; got {sorted(keys)}")
+
+    @property
+    def visual_dim(self) -> int:
+        g = self.unwrapped("generator")
+        return int(g.visual_dim if self.system == "regnet" else g.video_dim)
+
+    # -------------------------------------------------------------------------------------------- data
+    def datasets(self) -> tuple[Dataset, Dataset | None]:
+        """(train, validation) MelVisualDatasets; validation falls back to the test split when val is empty."""
+        data = self.cfg["data"]
+        for key in data:
+            if key not in DATA_KEYS:
+                raise ValueError(f"data.{key}: unknown key (known: {', '.join(DATA_KEYS)})")
+        preset = str(data.get("preset", "regnet"))
+        get_preset(preset)  # a clear error for an unknown preset
+        part = str(data.get("visual_part", "all"))
+        max_clips = data.get("max_clips")
+        categories = data.get("categories")  # the papers train one model per category: e.g. [dog]
+        if categories is not None and not (
+            isinstance(categories, list) and all(isinstance(c, str) for c in categories)
+        ):
+            raise ValueError(f"data.categories: expected a list of category names, got {categories!r}")
+        select = {"root": self.root, "max_clips": max_clips, "categories": categories}
+        rows = read_manifest(data["manifest"], split=data.get("train_split", "train"), **select)
+        train = MelVisualDataset(rows, root=self.root, preset=preset, visual_part=part)
+        self._check_data(train[0], preset, part)
+
+        val_split = data.get("val_split", "val")
+        val: Dataset | None = None
+        self.val_split_used = None
+        for split in (val_split, FALLBACK_VAL_SPLIT) if val_split else ():
+            try:
+                vrows = read_manifest(data["manifest"], split=split, **select)
+            except ValueError:
+                continue  # no usable clip in this split
+            val = MelVisualDataset(vrows, root=self.root, preset=preset, visual_part=part)
+            self.val_split_used = split
+            if split != val_split:
+                log.warning("no clips in split %r: validating on the %r split", val_split, split)
+            break
+        self._val_set = val
+        return train, val
+
+    def _check_data(self, item: Mapping[str, Any], preset: str, part: str) -> None:
+        visual, mel = item["visual"], item["mel"]
+        key = "visual_dim" if self.system == "regnet" else "video_dim"
+        if visual.shape[1] != self.visual_dim:
+            raise ValueError(
+                f"model.generator.{key} is {self.visual_dim} but the {preset!r} visual features "
+                f"(data.visual_part={part!r}) of clip {item['clip_id']} are {visual.shape[1]}-d: set "
+                f"model.generator.{key}: {visual.shape[1]} (and the discriminators' {key} alike)"
+            )
+        n_mels = self.unwrapped("generator").n_mels
+        if mel.shape[0] != n_mels:
+            raise ValueError(
+                f"model.generator.n_mels is {n_mels} but the {preset!r} mels of clip {item['clip_id']} have "
+                f"{mel.shape[0]} bins: set model.generator.n_mels (and the discriminators') to {mel.shape[0]}"
+            )
+        if mel.shape[1] != MEL_FRAMES_PER_VIDEO_FRAME * visual.shape[0]:
+            raise ValueError(
+                f"clip {item['clip_id']}: mel of {mel.shape[1]} frames for {visual.shape[0]} video frames; "
+                f"the generators need 4 mel frames per video frame (data.preset={preset!r})"
+            )
+
+    def collate_fn(self) -> Any:
+        return collate_dicts
+
+    # ---------------------------------------------------------------------------------------- training
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """torch.autocast when `amp_dtype` is set, else a no-op."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        if self.amp_dtype == torch.float16:
+            raise ValueError("amp_dtype float16 needs loss scaling, which gan_mel does not do: use bfloat16")
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _batch(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        visual = batch["visual"].to(self.device, non_blocking=True)
+        mel = batch["mel"].to(self.device, non_blocking=True)
+        assert visual.dim() == 3 and visual.shape[2] == self.visual_dim, f"{visual.shape=}"
+        assert mel.shape[2] == MEL_FRAMES_PER_VIDEO_FRAME * visual.shape[1], f"{mel.shape=} {visual.shape=}"
+        return visual, mel
+
+    @staticmethod
+    def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
+        visual, mel = self._batch(batch)
+        if self.system == "regnet":
+            return self._regnet_step(visual, mel)
+        return self._varietysound_step(visual, mel)
+
+    def _regnet_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
+        G, D = self.modules["generator"], self.modules["discriminator"]
+        with self.autocast():
+            out = G(visual, mel)  # real mel -> the audio forwarding regularizer; noise drawn inside
+        out = RegnetOutput(mel_decoder=out.mel_decoder.float(), mel_postnet=out.mel_postnet.float())
+
+        with self.autocast():
+            d_real = D(visual, mel)
+            d_fake = D(visual, out.mel_postnet.detach())
+        loss_d = regnet_discriminator_loss(d_real.float(), d_fake.float())
+        self._step(self.optimizers["discriminator"], loss_d)
+
+        with self.autocast():
+            d_fake_g = D(visual, out.mel_postnet)
+        g = regnet_generator_loss(d_fake_g.float(), out, mel, weights=self.loss_weights)
+        self._step(self.optimizers["generator"], g["total"])
+        losses = {
+            "d": loss_d.item(),
+            "d_real_prob": d_real.float().mean().item(),
+            "d_fake_prob": d_fake.float().mean().item(),
+            "g_total": g["total"].item(),
+            "g_gan": g["gan"].item(),
+            "g_mel": g["mel"].item(),
+        }
+        if self.loss_weights.get("silence", 0.0):
+            losses["g_silence"] = g["silence"].item()
+        return losses
+
+    def _varietysound_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
+        G = self.modules["generator"]
+        tdad, mel_d = self.modules.get("tdad"), self.modules.get("mel_discriminator")
+        background = mel if self.unwrapped("generator").background_encoder is not None else None
+        with self.autocast():
+            fake = G(
+                visual, mel, background
+            ).float()  # reference = own mel, resampled in the acoustic encoder
+        losses: dict[str, float] = {}
+
+        if tdad is not None:
+            lo, hi = self.tdad_shift
+            hi = min(hi, mel.shape[2] - lo)
+            if hi < lo:
+                raise ValueError(
+                    f"train.tdad_shift: min {lo} mel frames is too large for mels of {mel.shape[2]} frames"
+                )
+            shifted = time_shift(mel, min_shift=lo, max_shift=hi)
+            with self.autocast():
+                s_real, s_fake, s_shift = (
+                    tdad(mel, visual),
+                    tdad(fake.detach(), visual),
+                    tdad(shifted, visual),
+                )
+            loss_t, parts_t = tdad_loss(s_real.float(), s_fake.float(), s_shift.float())
+            self._step(self.optimizers["tdad"], loss_t)
+            losses.update({"d_tdad": loss_t.item(), **{f"d_tdad_{k}": v.item() for k, v in parts_t.items()}})
+        starts = None
+        if mel_d is not None:
+            starts = self.unwrapped("mel_discriminator").sample_starts(mel.shape[0], mel.shape[2])
+            with self.autocast():
+                m_real, m_fake = mel_d(mel, starts=starts), mel_d(fake.detach(), starts=starts)
+            loss_m, parts_m = mel_discriminator_loss([s.float() for s in m_real], [s.float() for s in m_fake])
+            self._step(self.optimizers["mel_discriminator"], loss_m)
+            losses.update({"d_mel": loss_m.item(), **{f"d_mel_{k}": v.item() for k, v in parts_m.items()}})
+
+        with self.autocast():
+            tdad_fake = tdad(fake, visual) if tdad is not None else None
+            mel_d_fake = mel_d(fake, starts=starts) if mel_d is not None else None
+        total, parts = generator_loss(
+            fake,
+            mel,
+            weights=self.loss_weights,
+            tdad_fake=None if tdad_fake is None else tdad_fake.float(),
+            mel_d_fake=None if mel_d_fake is None else [s.float() for s in mel_d_fake],
+        )
+        self._step(self.optimizers["generator"], total)
+        losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
+        return losses
+
+    # -------------------------------------------------------------------------------------- generation
+    @contextlib.contextmanager
+    def _eval_mode(self) -> Iterator[None]:
+        modes = {k: m.training for k, m in self.modules.items()}
+        self.train(False)
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for k, m in self.modules.items():
+                m.train(modes[k])
+
+    def _references(self, loader: DataLoader) -> tuple[dict[str, str], dict[str, Tensor]]:
+        """VarietySound's validation references: {clip: reference clip} and the reference mels (CPU).
+
+        Another clip of the same category from the loader (the next one in loader order, cyclic), or the
+        clip itself when its category has no other clip there.
+        """
+        order: dict[str, list[str]] = {}
+        mels: dict[str, Tensor] = {}
+        for batch in loader:
+            for cid, cat, m in zip(batch["clip_id"], batch["category"], batch["mel"], strict=True):
+                order.setdefault(cat, []).append(cid)
+                mels[cid] = m
+        refs = {ids[i]: ids[(i + 1) % len(ids)] for ids in order.values() for i in range(len(ids))}
+        return refs, mels
+
+    def generate_batches(
+        self, loader: DataLoader, *, clip_ids: Collection[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Vision-only generation over `loader` (only the clips in `clip_ids` when given), batch by batch, in
+        eval mode without gradients.
+
+        Yields {"clip_id": [...], "category": [...], "reference": [reference clip id or None per clip],
+        "generated": (B, n_mels, 4T) float32 CPU, "real": (B, n_mels, 4T) float32 CPU (for scoring only)}.
+        VarietySound's references are drawn from the whole loader, whatever `clip_ids` selects. Noise (REGNET)
+        and random resampling (VarietySound) come from a generator seeded by `train.val_seed`, so the output
+        is a function of the weights, the loader and the selection alone.
+        """
+        G = self.unwrapped("generator")
+        rng = torch.Generator().manual_seed(self.val_seed)
+        refs, ref_mels = self._references(loader) if self.system == "varietysound" else ({}, {})
+        with self._eval_mode():
+            for batch in loader:
+                keep = [i for i, c in enumerate(batch["clip_id"]) if clip_ids is None or c in clip_ids]
+                if not keep:
+                    continue
+                ids = [batch["clip_id"][i] for i in keep]
+                visual = batch["visual"][keep].to(self.device)
+                with self.autocast():
+                    if self.system == "regnet":
+                        noise = torch.randn(len(ids), G.noise_dim, generator=rng).to(self.device)
+                        generated = G(visual, None, noise).mel_postnet
+                        reference: list[str | None] = [None] * len(ids)
+                    else:
+                        reference = [refs[c] for c in ids]
+                        ref_mel = torch.stack([ref_mels[r] for r in reference]).to(self.device)
+                        generated = G(visual, ref_mel, None, generator=rng)  # background: silence
+                yield {
+                    "clip_id": ids,
+                    "category": [batch["category"][i] for i in keep],
+                    "reference": reference,
+                    "generated": generated.float().cpu(),
+                    "real": batch["mel"][keep].float().cpu(),
+                }
+
+    def artifact_selection(self, loader: DataLoader) -> list[str] | None:
+        """`train.artifact_clips` clip ids of the loader's data set, taking the categories in turn (the first
+        clip of each, then the second, ...), so that the files show several categories; None when the data
+        set does not list its rows (then the first clips are taken)."""
+        rows = getattr(loader.dataset, "rows", None)
+        if rows is None:
+            return None
+        by_category: dict[str, list[str]] = {}
+        for r in rows:
+            by_category.setdefault(r["category"], []).append(r["clip_id"])
+        picked: list[str] = []
+        for rank in range(max(len(v) for v in by_category.values()) if by_category else 0):
+            for ids in by_category.values():
+                if rank < len(ids) and len(picked) < self.artifact_clips:
+                    picked.append(ids[rank])
+        return picked
+
+    # -------------------------------------------------------------------------------------- validation
+    def validate(self, loader: DataLoader) -> dict[str, float]:
+        """Vision-only metrics over `loader` (see the module docstring for their meaning)."""
+        sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0}
+        onsets_generated: list[Tensor] = []
+        onsets_real: list[Tensor] = []
+        n = other = 0
+        for out in self.generate_batches(loader):
+            gen, real = out["generated"], out["real"]
+            sums["mel_l1"] += (gen - real).abs().mean(dim=(1, 2)).sum().item()
+            sums["mel_mse"] += (gen - real).pow(2).mean(dim=(1, 2)).sum().item()
+            sums["energy_corr"] += pearson(frame_energy(gen), frame_energy(real)).sum().item()
+            og, orr = onset_strength(gen), onset_strength(real)
+            sums["onset_corr"] += pearson(og, orr).sum().item()
+            onsets_generated.append(og)
+            onsets_real.append(orr)
+            n += len(out["clip_id"])
+            other += sum(
+                r is not None and r != c for r, c in zip(out["reference"], out["clip_id"], strict=True)
+            )
+        if n == 0:
+            raise ValueError("validate: the loader yielded no clips")
+        metrics = {k: v / n for k, v in sums.items()}
+        if n > 1:
+            og, orr = torch.cat(onsets_generated), torch.cat(onsets_real)
+            metrics["onset_corr_mismatched"] = pearson(og, orr.roll(-1, dims=0)).mean().item()
+        if self.system == "varietysound":
+            metrics["ref_other_fraction"] = other / n
+        if self.val_split_used is not None and self.val_split_used != self.cfg["data"].get(
+            "val_split", "val"
+        ):
+            metrics = {f"{self.val_split_used}_split/{k}": v for k, v in metrics.items()}
+        return metrics
+
+    # --------------------------------------------------------------------------------------- artifacts
+    def write_artifacts(self, out_dir: Path, loader: DataLoader | None) -> list[Path]:
+        """For `train.artifact_clips` clips of `loader` (default: the validation set), taken across categories
+        (`artifact_selection`): a PNG of the generated vs real mel, the generated mel voiced by Griffin-Lim
+        (wav), and the source video with the generated soundtrack (mp4; skipped with a warning when the source
+        video is missing). Generation is vision-only, as in `validate`. Returns the files written."""
+        from v2s_models.training import artifacts
+        from v2s_models.vocoders.griffinlim import GriffinLimVocoder
+
+        if loader is None:
+            if self._val_set is None:
+                self.datasets()
+            if self._val_set is None or len(self._val_set) == 0:
+                return []
+            loader = DataLoader(
+                self._val_set, batch_size=min(4, self.artifact_clips), collate_fn=collate_dicts
+            )
+        settings = get_preset(str(self.cfg["data"].get("preset", "regnet")))
+        vocoder = GriffinLimVocoder(
+            convention="regnet",
+            sample_rate=settings.sample_rate,
+            n_iter=self.griffin_lim_iters,
+            seed=self.val_seed,
+        )
+        rows = {r["clip_id"]: r for r in getattr(loader.dataset, "rows", [])}
+        out_dir = Path(out_dir)
+        written: list[Path] = []
+        selection = self.artifact_selection(loader)
+        done = 0
+        for out in self.generate_batches(loader, clip_ids=selection):
+            if done >= self.artifact_clips:
+                break
+            out = {k: v[: self.artifact_clips - done] for k, v in out.items()}
+            done += len(out["clip_id"])
+            for i, cid in enumerate(out["clip_id"]):
+                row = rows.get(cid, {})
+                src = row.get("source_path")
+                video = None
+                if src is not None:
+                    video = Path(src) if Path(src).is_absolute() else self.root / src
+                    if not video.is_file():
+                        log.warning("source video %s of clip %s not found: no mp4", video, cid)
+                        video = None
+                ref = out["reference"][i]
+                title = f"{self.system} {cid}" + (f" (reference {ref})" if ref is not None else "")
+                written += artifacts.write_clip_artifacts(
+                    out_dir,
+                    cid,
+                    generated_mel=out["generated"][i].clamp(0.0, 1.0),
+                    real_mel=out["real"][i],
+                    vocoder=vocoder,
+                    sample_rate=settings.sample_rate,
+                    hop=settings.mel.hop,
+                    video_path=video,
+                    title=title,
+                )
+        return written
+
+    def inference_modules(self) -> list[str]:
+        return ["generator"]
