@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         dt = time.perf_counter() - t0
         text = f"<!-- {' '.join(cmd[1:])} ({dt:.0f} s, exit {proc.returncode}) -->\n{proc.stdout}"
-        (args.out / f"{script.stem}.md").write_text(text + ("\n" + proc.stderr[-4000:] if proc.returncode else ""))
+        (args.out / f"{script.stem}.md").write_text(
+            text + ("\n" + proc.stderr[-4000:] if proc.returncode else "")
+        )
         print(f"{script.name}: exit {proc.returncode} in {dt:.0f} s -> {args.out / (script.stem + '.md')}")
         failed += proc.returncode != 0
     return 1 if failed else 0

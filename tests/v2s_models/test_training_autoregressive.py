@@ -1,15 +1,11 @@
 """Tests for the autoregressive solver (v2s_models/training/autoregressive.py) on the prepared tiny data.
 
-The data: the lead's scratch copy at /tmp/pt (read-only) when it exists, else the tiny built-in set prepared
-once per session under pytest's temporary folder (the DVC stages' modules, 1-3 minutes).
+The data: the tiny built-in set, prepared once per test session by tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 
 from v2s_models.config import load_config
 from v2s_models.training.autoregressive import AutoregressiveSolver, nats_to_bits
@@ -25,7 +20,6 @@ from v2s_models.training.loop import build_solver, fit, load_checkpoint, seed_ev
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs"
-SHARED_TINY = Path("/tmp/pt")
 MANIFEST = Path("data/prepared/manifest.jsonl")
 DEBUG_CONFIGS = {
     "frame": "zhou/frame_debug.yaml",
@@ -35,30 +29,10 @@ DEBUG_CONFIGS = {
 }
 
 
-def build_tiny_data(dest: Path) -> None:
-    """Runs the data pipeline's stages on the tiny built-in set into `dest` (the TRAINING.md recipe)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["generate"].update(size="tiny", num_clips=None)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    for args in (
-        ["dataprep.generate", "data/raw/synthfoley"],
-        ["dataprep.decode", "data/raw/synthfoley", "data/decoded"],
-        ["dataprep.features", "data/decoded", "data/features"],
-        ["dataprep.splits", "data/raw/synthfoley", "data/decoded", "data/features", "data/prepared"],
-    ):
-        subprocess.run([sys.executable, "-m", *args], cwd=dest, env=env, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if (SHARED_TINY / MANIFEST).is_file():
-        return SHARED_TINY
-    dest = tmp_path_factory.getbasetemp() / "tiny_data"  # shared by the test modules of one session
-    if not (dest / MANIFEST).is_file():
-        build_tiny_data(dest)
-    return dest
+def data_root(tiny_data_root: Path) -> Path:
+    """The prepared tiny data set (tests/conftest.py builds it once per session)."""
+    return tiny_data_root
 
 
 @pytest.fixture(autouse=True)

@@ -1,25 +1,19 @@
 """Tests for the gan_mel paradigm (v2s_models/training/gan_mel.py) and the artifact writers (artifacts.py).
 
 They train the shipped debug configs (experiments/configs/{regnet,varietysound}/debug.yaml) through the plain
-loop on the prepared tiny SynthFoley data: the copy the lead leaves at /tmp/pt when it is complete, else one
-built here by the data pipeline (about 1-3 minutes on 2 cores, once per session).
+loop on the prepared tiny SynthFoley data: the tiny built-in set, prepared once per test session by tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-import yaml
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.config import load_config
@@ -30,54 +24,16 @@ from v2s_models.training.loop import build_solver, fit, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs"
-# the lead's prepared copy; V2S_TEST_TINY_ROOT names another complete one (e.g. while /tmp/pt is rebuilt)
-SHARED_TINY = Path(os.environ.get("V2S_TEST_TINY_ROOT", "/tmp/pt"))
 MANIFEST = "data/prepared/manifest.jsonl"
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
-def _prepared_ok(root: Path) -> bool:
-    """A complete prepared data folder: manifest and every usable clip's regnet features and source video."""
-    manifest = root / MANIFEST
-    if not manifest.is_file():
-        return False
-    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    ok = [r for r in rows if r.get("status") == "ok"]
-    return bool(ok) and all(
-        (root / r["features"]["regnet"] / "visual.npy").is_file()
-        and (root / r["features"]["regnet"] / "mel.npy").is_file()
-        and (root / r["source_path"]).is_file()
-        for r in ok
-        if "regnet" in r.get("features", {})
-    )
-
-
-def _build_tiny(root: Path) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["generate"]["size"] = "tiny"
-    params["generate"]["num_clips"] = None
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    steps = [
-        ["dataprep.generate", "data/raw/synthfoley"],
-        ["dataprep.decode", "data/raw/synthfoley", "data/decoded"],
-        ["dataprep.features", "data/decoded", "data/features"],
-        ["dataprep.splits", "data/raw/synthfoley", "data/decoded", "data/features", "data/prepared"],
-    ]
-    for step in steps:
-        subprocess.run([sys.executable, "-m", *step], cwd=root, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prepared tiny data set (16 clips: 8 train, 8 test, no val)."""
-    if _prepared_ok(SHARED_TINY):
-        return SHARED_TINY
-    root = tmp_path_factory.mktemp("tiny_prepared")
-    _build_tiny(root)
-    assert _prepared_ok(root), f"the data pipeline did not prepare {root}"
-    return root
+def tiny_root(tiny_data_root: Path) -> Path:
+    """The prepared tiny data set (tests/conftest.py builds it once per session)."""
+    return tiny_data_root
 
 
 @pytest.fixture(autouse=True)

