@@ -78,7 +78,7 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
             clip_dir = out_root_p / settings.name / clip.clip_id
             key = io.json_sha256({"src": source_sha, "settings": settings.to_dict(), "v": DECODE_VERSION})
             meta_path = clip_dir / "meta.json"
-            if meta_path.is_file() and _read_key(meta_path) == key:
+            if meta_path.is_file() and io.read_cache_key(meta_path) == key:
                 meta = json.loads(meta_path.read_text())
             else:
                 all_cached = False
@@ -118,13 +118,6 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
     return ClipResult(
         clip.clip_id, "cached" if all_cached else "ok", None, {**row, "status": "ok", "reason": None}
     )
-
-
-def _read_key(meta_path: Path) -> str | None:
-    try:
-        return json.loads(meta_path.read_text()).get("key")
-    except (OSError, ValueError):
-        return None
 
 
 def prune(out_root: Path, presets: list[DataSettings], keep: set[str]) -> int:

@@ -20,7 +20,6 @@ correlation-filtered system. `meta.json`, written last, holds the cache key. Aud
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -181,7 +180,7 @@ def _features_one(
                 }
             )
             meta_path = clip_dir / "meta.json"
-            if meta_path.is_file() and _read_key(meta_path) == key:
+            if meta_path.is_file() and io.read_cache_key(meta_path) == key:
                 continue
             all_cached = False
             wav, sr = sf.read(Path(decoded_root) / settings.name / clip_id / "audio.wav", dtype="float32")
@@ -228,13 +227,6 @@ def _features_one(
         None,
         {"clip_id": clip_id, "status": "ok", "reason": None, "features": dirs},
     )
-
-
-def _read_key(meta_path: Path) -> str | None:
-    try:
-        return json.loads(meta_path.read_text()).get("key")
-    except (OSError, ValueError):
-        return None
 
 
 def run(decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = True) -> dict[str, Any]:

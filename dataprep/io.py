@@ -75,3 +75,11 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 def json_sha256(obj: Any) -> str:
     """Hash of a JSON-serialisable object, independent of key order."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def read_cache_key(meta_path: str | os.PathLike[str]) -> str | None:
+    """The `key` of a stage's per-clip meta.json (written last, so present only when the clip is complete)."""
+    try:
+        return json.loads(Path(meta_path).read_text(encoding="utf-8")).get("key")
+    except (OSError, ValueError):
+        return None

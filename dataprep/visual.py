@@ -244,8 +244,13 @@ def _build_efficientnet_lite0(
     )
 
 
-_CONV_BN_PAIRS = (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"),
-                  ("_conv_stem", "_bn0"), ("_conv_head", "_bn1"))
+_CONV_BN_PAIRS = (
+    ("_expand_conv", "_bn0"),
+    ("_depthwise_conv", "_bn1"),
+    ("_project_conv", "_bn2"),
+    ("_conv_stem", "_bn0"),
+    ("_conv_head", "_bn1"),
+)
 
 
 def fold_batchnorm(net: torch.nn.Module) -> torch.nn.Module:
