@@ -18,6 +18,7 @@ VarietySound (`varietysound_generator`, optional `tdad`, optional `mel_discrimin
        fake cropped at the same random windows;
     3. G update: `varietysound.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a discriminator
        missing from the config (Table 7 ablations) contributes no adversarial term.
+Initial weights depend only on the config's `seed` (the modules are built under a forked, seeded RNG).
 Discriminators are called on real and fake separately (their BatchNorm statistics never mix the two), as in
 the authors' code; their gradients from the G step are discarded (zeroed before the next D step) instead of
 toggling `requires_grad`, which DistributedDataParallel does not allow.
@@ -38,9 +39,16 @@ Mixed precision: when `self.amp_dtype` is set (the Ray loop sets bf16 on a GPU),
 `torch.autocast`; losses are computed in float32 outside it (BCE is not autocast-safe). float16 would need
 loss scaling, so it is refused.
 
+Data (`cfg['data']`; an unknown key is an error naming it): manifest, preset (regnet), train_split, val_split,
+visual_part (all | appearance | motion), max_clips (per split), categories (the papers train one model per
+category). The generator's visual_dim / video_dim must equal the features' width (2560 on our data).
+
 Solver-specific options (`cfg['train']`, all optional): `tdad_shift` [min, max] mel frames, `artifact_clips`
 (default 4), `griffin_lim_iters` (default 32), `val_seed` (default 0: the noise / resampling draws of
 validation and artifacts).
+
+Artifacts (`write_artifacts`): for a few validation clips taken across categories, generated-vs-real mel PNGs,
+Griffin-Lim wavs and mp4s with the generated soundtrack on the source video (`training/artifacts.py`).
 """
 
 from __future__ import annotations
