@@ -118,6 +118,51 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from dataprep.media import MediaError
+    from v2s_models.evaluation import evaluate, log_to_mlflow
+    from v2s_models.tracking import default_tracking_uri
+
+    root = args.root.resolve()
+    out = args.out or root / "evaluations" / _safe_name(args.model)
+    try:
+        result = evaluate(
+            args.model,
+            root=root,
+            out=out,
+            split=args.split,
+            vocoder=args.vocoder,
+            max_clips=args.max_clips,
+            samples=args.samples,
+            seed=args.seed,
+            device=args.device,
+        )
+    except (ValueError, FileNotFoundError, KeyError, MediaError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((out / "table.md").read_text())
+    run_id = result.run_id
+    if run_id and not args.no_log:
+        uri = args.tracking_uri or default_tracking_uri(root)
+        try:
+            log_to_mlflow(result, run_id, tracking_uri=uri)
+            print(f"logged to MLflow run {run_id} ({uri})", file=sys.stderr)
+        except Exception as e:  # noqa: BLE001 (the files are written; say why the log failed)
+            print(
+                f"warning: the evaluation is in {out} but logging to MLflow run {run_id} failed: {e}",
+                file=sys.stderr,
+            )
+    print(f"evaluation written to {out}", file=sys.stderr)
+    return 0
+
+
+def _safe_name(model: str) -> str:
+    import re
+
+    name = model.rstrip("/").split("/")[-1] if "://" not in model and ":/" not in model else model
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_") or "model"
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
     import os
 
@@ -217,6 +262,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
     )
     pr.set_defaults(func=_cmd_promote)
+
+    ev = sub.add_parser(
+        "evaluate", help="evaluate a trained model on a split beside the baselines (metrics, tables, samples)"
+    )
+    ev.add_argument("model", help="models:/<name>@<alias>, another MLflow model URI, or a package folder")
+    ev.add_argument("--split", default="test", help="split of the prepared data (default: test)")
+    ev.add_argument("--root", type=Path, default=Path("."), help="project folder with data/ (default: .)")
+    ev.add_argument("--out", type=Path, default=None, help="output folder (default: evaluations/<model>)")
+    ev.add_argument("--vocoder", default="griffin_lim", help="as for generate (gan_mel models)")
+    ev.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N clips")
+    ev.add_argument("--samples", type=int, default=4, help="clips written as mp4 per system (default 4)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ev.add_argument("--no-log", action="store_true", help="do not log to the model's MLflow run")
+    ev.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
+    )
+    ev.set_defaults(func=_cmd_evaluate)
+
+    from v2s_models.listening.cli import register as register_listening_test
+
+    register_listening_test(sub)
 
     ui = sub.add_parser("ui", help="the MLflow UI over the project's store, on 127.0.0.1")
     ui.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, mlartifacts/)")

@@ -1,0 +1,167 @@
+"""The pipeline's model stages, as DVC runs them (`dvc.yaml`): train and evaluate the default experiments.
+
+    python -m experiments.stages train KEY       # params.yaml train.experiments.KEY -> models/KEY/
+    python -m experiments.stages evaluate KEY    # models/KEY/ -> evaluations/KEY/ (metrics.json, tables, plots)
+    python -m experiments.stages report          # evaluations/*/metrics.json -> results/results.{md,csv}
+
+Each entry of `train.experiments` in params.yaml names an experiment config and optional dotted overrides:
+
+    train:
+      experiments:
+        regnet_demo: {config: experiments/configs/regnet/demo.yaml, set: {}}
+
+`train` runs `ray_jobs.train.run_training` (Ray Train, MLflow-tracked, checkpointed every epoch) under the run
+name KEY in `ray_results/`, so a `dvc repro` that was interrupted resumes the run from its last checkpoint
+instead of starting again. DVC re-runs the stage only when an input changed, so a run left FINISHED by an earlier
+`dvc repro` is started afresh (its MLflow run stays in the store; a new one is made). The trained model is
+exported as a package folder (`models/KEY/package/`, what `v2s generate --model` takes) and `models/KEY/train.json`
+(the MLflow run and model URI, the final metrics, the config hash and the data fingerprint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MODELS_DIR = Path("models")
+EVALUATIONS_DIR = Path("evaluations")
+
+
+def read_params(root: Path) -> dict[str, Any]:
+    path = root / "params.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run the stage from the project folder")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """params.yaml train.experiments.KEY, checked: {config: path, set: {dotted: value}}."""
+    experiments = (params.get("train") or {}).get("experiments") or {}
+    if key not in experiments:
+        raise ValueError(
+            f"params.yaml train.experiments has no {key!r} (have: {', '.join(sorted(experiments)) or 'none'})"
+        )
+    entry = experiments[key]
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("config"), str):
+        raise ValueError(f"params.yaml train.experiments.{key}: expected a mapping with a 'config' path")
+    overrides = entry.get("set") or {}
+    if not isinstance(overrides, Mapping):
+        raise ValueError(
+            f"params.yaml train.experiments.{key}.set: expected a mapping of dotted keys to values"
+        )
+    return {"config": entry["config"], "set": dict(overrides)}
+
+
+def _copy_atomic(src: Path, dest: Path) -> None:
+    """Replaces folder `dest` by a copy of `src`, never leaving a half-written `dest`."""
+    tmp = dest.with_name(dest.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    old = dest.with_name(dest.name + ".old")
+    if dest.exists():
+        dest.replace(old)
+    tmp.replace(dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any]:
+    """Trains params.yaml train.experiments.KEY and exports models/KEY/{package/, train.json}."""
+    from ray_jobs.train import RUN_STATE_FILE, run_training
+    from v2s_models.config import config_hash, load_config
+
+    params = read_params(root)
+    entry = experiment_entry(params, key)
+    config_path = root / entry["config"]
+    cfg = load_config(config_path, entry["set"])
+    storage = (storage or root / "ray_results").resolve()
+    run_dir = storage / key
+    state_file = run_dir / RUN_STATE_FILE
+    if state_file.is_file():
+        state = json.loads(state_file.read_text())
+        if state.get("status") == "FINISHED" or state.get("config_hash") != config_hash(cfg):
+            why = (
+                "finished earlier" if state.get("status") == "FINISHED" else "was started with another config"
+            )
+            print(f"[stage] run {key!r} {why}: DVC asked for a new one; starting afresh", flush=True)
+            shutil.rmtree(run_dir)
+        else:
+            print(f"[stage] run {key!r} was interrupted: resuming it", flush=True)
+    num_cpus = (params.get("train") or {}).get("num_cpus")
+    t0 = time.perf_counter()
+    outcome = run_training(
+        cfg,
+        root=root,
+        run_name=key,
+        storage=storage,
+        config_path=config_path,
+        num_cpus=int(num_cpus) if num_cpus else None,
+        extra_tags={"v2s.dvc_stage": f"train@{key}"},
+    )
+    if outcome.package is None:
+        raise RuntimeError(f"run {key!r} left no model package in {outcome.run_dir}")
+    out = root / MODELS_DIR / key
+    out.mkdir(parents=True, exist_ok=True)
+    _copy_atomic(outcome.package, out / "package")
+    record = {
+        "key": key,
+        "config": entry["config"],
+        "overrides": entry["set"],
+        "config_hash": config_hash(cfg),
+        "run_name": outcome.run_name,
+        "run_dir": str(outcome.run_dir),
+        "mlflow_run_id": outcome.mlflow_run_id,
+        "model_uri": outcome.model_uri,
+        "epochs": outcome.epochs,
+        "resumed_from_epoch": outcome.resumed_from_epoch,
+        "metrics": outcome.metrics,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    tmp = out / "train.json.part"
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    tmp.replace(out / "train.json")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    from v2s_models.config import ConfigError
+
+    ap = argparse.ArgumentParser(prog="python -m experiments.stages", description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="stage", required=True)
+    p = sub.add_parser("train", help="train params.yaml train.experiments.KEY into models/KEY")
+    p.add_argument("key")
+    p.add_argument("--root", type=Path, default=Path("."))
+    p = sub.add_parser("evaluate", help="evaluate models/KEY into evaluations/KEY")
+    p.add_argument("key")
+    p.add_argument("--root", type=Path, default=Path("."))
+    p = sub.add_parser("report", help="one table of every evaluation: results/results.{md,csv}")
+    p.add_argument("--root", type=Path, default=Path("."))
+    args = ap.parse_args(argv)
+    root = args.root.resolve()
+    try:
+        if args.stage == "train":
+            record = train(args.key, root=root)
+            print(json.dumps({k: record[k] for k in ("key", "mlflow_run_id", "model_uri", "metrics")}))
+        elif args.stage == "evaluate":
+            from v2s_models.evaluation import evaluate_stage
+
+            evaluate_stage(args.key, root=root)
+        else:
+            from v2s_models.evaluation import report_stage
+
+            report_stage(root=root)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

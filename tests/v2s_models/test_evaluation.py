@@ -1,0 +1,105 @@
+"""The evaluation driver (v2s_models/evaluation.py) and the train / evaluate stage helpers, on the tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.stages import experiment_entry
+from v2s_models import evaluation as ev
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _clip(cid: str, category: str) -> ev.EvalClip:
+    return ev.EvalClip(
+        clip_id=cid,
+        category=category,
+        visual=np.zeros((2, 2), np.float32),
+        real_wav=np.zeros(4, np.float32),
+        real_mel=None,
+        gt=None,
+        source=Path("x.mp4"),
+        duration=1.0,
+    )
+
+
+def test_partners_are_other_clips_of_the_same_category():
+    clips = [_clip("a/1", "a"), _clip("a/2", "a"), _clip("a/3", "a"), _clip("b/1", "b"), _clip("c/1", "c")]
+    mate = ev.partners(clips)
+    assert mate["a/1"] == "a/2" and mate["a/2"] == "a/3" and mate["a/3"] == "a/1"
+    assert mate["b/1"] != "b/1" and mate["c/1"] != "c/1"  # alone in its category: another clip
+
+
+def test_experiment_entry_names_the_bad_key():
+    params = {"train": {"experiments": {"x": {"config": "c.yaml", "set": {"epochs": 1}}, "bad": {"set": {}}}}}
+    assert experiment_entry(params, "x") == {"config": "c.yaml", "set": {"epochs": 1}}
+    with pytest.raises(ValueError, match="has no 'y'"):
+        experiment_entry(params, "y")
+    with pytest.raises(ValueError, match=r"train.experiments.bad: expected a mapping with a 'config'"):
+        experiment_entry(params, "bad")
+
+
+def test_markdown_table_and_column_order():
+    cols = ["system", *ev.ordered_columns({"zeta", "mcd_db", "onset_f1"})]
+    assert cols == ["system", "onset_f1", "mcd_db", "zeta"]
+    md = ev.markdown_table([{"system": "m", "onset_f1": 0.5, "mcd_db": float("nan"), "zeta": 2.0}], cols)
+    assert md.splitlines()[2] == "| m | 0.500 |  | 2.000 |"
+
+
+def _debug_package(tmp: Path, config: str) -> Path:
+    from v2s_models.config import instantiate, load_config
+    from v2s_models.package import save_package
+    from v2s_models.settings import get_preset
+
+    cfg = load_config(REPO / config)
+    torch.manual_seed(0)
+    modules = {name: instantiate(spec) for name, spec in cfg["model"].items()}
+    out = tmp / cfg["name"]
+    save_package(
+        out,
+        paradigm=cfg["paradigm"],
+        config=cfg,
+        data_settings=get_preset("regnet"),
+        features={"visual_part": "all"},
+        modules=modules,
+    )
+    return out
+
+
+@pytest.mark.parametrize(
+    "config", ["experiments/configs/regnet/debug.yaml", "experiments/configs/varietysound/debug.yaml"]
+)
+def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, config):
+    package = _debug_package(tmp_path, config)
+    out = tmp_path / "eval"
+    result = ev.evaluate(package, root=tiny_data_root, out=out, max_clips=3, samples=1)
+    name = result.name
+    doc = json.loads((out / "metrics.json").read_text())
+    assert list(doc["systems"]) == [name, "revoiced", "same_category", "silence"]
+    assert doc["clips"] == 3
+    s = doc["systems"]
+    # known answers: silence has no onsets; the real audio re-voiced keeps the real events' timing
+    assert s["silence"]["onset_f1"] == 0.0
+    assert s["revoiced"]["onset_f1"] > 0.5, s["revoiced"]
+    assert s["revoiced"]["mcd_db"] < s["silence"]["mcd_db"]
+    assert s["revoiced"]["fd_soundnet"] < s["silence"]["fd_soundnet"]
+    if "varietysound" in config:
+        assert "timbre_sim_reference" in s[name]  # VarietySound is scored against its reference clip too
+    rows = (out / "per_clip.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 * 3
+    assert (out / "plots" / "summary.png").stat().st_size > 1000
+    samples = sorted(p.relative_to(out / "samples").parts[0] for p in (out / "samples").glob("*/*.mp4"))
+    assert samples == sorted(["real", name, "revoiced", "same_category", "silence"])
+    cat = (out / "per_category.csv").read_text().splitlines()
+    assert cat[0].startswith("system,category,clips,onset_f1")
+
+
+def test_evaluate_refuses_a_correlation_tower(tiny_data_root, tmp_path):
+    package = _debug_package(tmp_path, "experiments/configs/correlation/tower_debug.yaml")
+    with pytest.raises(ValueError, match="gan_mel or autoregressive"):
+        ev.evaluate(package, root=tiny_data_root, max_clips=1)
