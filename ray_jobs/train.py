@@ -219,8 +219,13 @@ def run_training(
     address: str | None = None,
     num_cpus: int | None = None,
     extra_tags: Mapping[str, str] | None = None,
+    callbacks: Sequence[Any] | None = None,
 ) -> TrainingOutcome:
-    """Trains `cfg` (validated) on Ray Train; resumes `<storage>/<run name>` if it exists. See the module doc."""
+    """Trains `cfg` (validated) on Ray Train; resumes `<storage>/<run name>` if it exists. See the module doc.
+
+    `callbacks`: Ray Train `UserCallback`s for the run (a sweep's trial passes one that forwards each epoch's
+    report to Ray Tune).
+    """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
@@ -342,6 +347,7 @@ def run_training(
             checkpoint_config=ray.train.CheckpointConfig(
                 num_to_keep=int(train_opts.get("keep_checkpoints", DEFAULT_KEEP_CHECKPOINTS))
             ),
+            callbacks=list(callbacks or []),
         ),
     )
     try:

@@ -1,0 +1,124 @@
+"""A loopback MLflow tracking server over the project's store, for processes that log concurrently.
+
+SQLite does not take concurrent writers from several processes well (runs and metrics get lost to "database is
+locked"); a single server process serialises them. A sweep whose trials run in parallel starts one:
+
+    with MlflowServer(store_uri="sqlite:////abs/mlflow.db", artifact_root="file:///abs/mlartifacts") as uri:
+        ...  # every process logs to `uri` (http://127.0.0.1:<port>)
+
+`mlflow server --workers 1` with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false` (about 0.4 GB instead of 1.9 GB;
+STACK.md), listening on 127.0.0.1 only, artifacts written directly by the clients (`--no-serve-artifacts`: every
+process runs on this machine and sees the artifact folder). The server runs in its own process group, which
+`stop` signals (TERM, then KILL after a grace period): its gunicorn/uvicorn workers go with it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+
+def free_port(preferred: int | None = None) -> int:
+    """`preferred` when it is free on 127.0.0.1, else a free port chosen by the OS."""
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", int(preferred)))
+                return int(preferred)
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def is_healthy(uri: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+class MlflowServer:
+    """A `mlflow server` child process on 127.0.0.1 (see the module docstring); a context manager."""
+
+    def __init__(
+        self,
+        *,
+        store_uri: str,
+        artifact_root: str,
+        port: int | None = None,
+        log_file: str | Path | None = None,
+        start_timeout_s: float = 180.0,
+    ) -> None:
+        self.store_uri = store_uri
+        self.artifact_root = artifact_root
+        self.port = free_port(port)
+        self.log_file = Path(log_file) if log_file else None
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        cmd = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", self.store_uri,
+            "--default-artifact-root", self.artifact_root,
+            "--no-serve-artifacts",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
+        env.pop("MLFLOW_TRACKING_URI", None)
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (kept by Popen)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+            )
+        finally:
+            if out is not subprocess.DEVNULL:
+                out.close()
+        deadline = time.monotonic() + self.start_timeout_s
+        while not is_healthy(self.uri):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = "exited" if self.proc.poll() is not None else f"did not answer within {self.start_timeout_s:.0f} s"
+                self.stop()
+                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file and self.log_file.is_file() else ""
+                raise RuntimeError(f"the MLflow server on port {self.port} {why} ({' '.join(cmd)})\n{tail}")
+            time.sleep(0.5)
+        return self.uri
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the group this object started (start_new_session)
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
