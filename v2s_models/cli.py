@@ -136,6 +136,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             samples=args.samples,
             seed=args.seed,
             device=args.device,
+            generate_seconds=args.generate_seconds,
+            retrieval_clips=args.retrieval_clips,
+            retrieval_seconds=args.retrieval_seconds,
         )
     except (ValueError, FileNotFoundError, KeyError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -275,6 +278,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--samples", type=int, default=4, help="clips written as mp4 per system (default 4)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ev.add_argument(
+        "--generate-seconds",
+        type=float,
+        default=None,
+        help="generate and score only the first S seconds "
+        "(default: the whole window; 2 s for SampleRNN models, which sample one by one)",
+    )
+    ev.add_argument(
+        "--retrieval-clips", type=int, default=32, help="clips in the retrieval experiment (default 32)"
+    )
+    ev.add_argument(
+        "--retrieval-seconds",
+        type=float,
+        default=1.0,
+        help="seconds of audio scored per retrieval pair (default 1)",
+    )
     ev.add_argument("--no-log", action="store_true", help="do not log to the model's MLflow run")
     ev.add_argument(
         "--tracking-uri",

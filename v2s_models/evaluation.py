@@ -200,8 +200,11 @@ def synthesize(
     vocoder: str = "griffin_lim",
     seed: int = 0,
     device: str = "cpu",
+    seconds: float | None = None,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray], dict[str, str]]:
-    """({system: {clip: wav}}, {clip: generated mel} (gan_mel), {clip: reference clip} (VarietySound))."""
+    """({system: {clip: wav}}, {clip: generated mel} (gan_mel), {clip: reference clip} (VarietySound)).
+
+    seconds: keep only the first `seconds` of every system (SampleRNN models generate only that much)."""
     from v2s_models.audio import dequantize_linear, quantize_linear
     from v2s_models.generation import (
         build_vocoder,
@@ -215,7 +218,11 @@ def synthesize(
     settings = package.data_settings
     generator = generator_module(package).to(device).eval()
     window = settings.num_frames
-    n = settings.num_samples
+    n = (
+        settings.num_samples
+        if seconds is None
+        else min(settings.num_samples, int(round(seconds * settings.sample_rate)))
+    )
     mate = partners(clips)
     by_id = {c.clip_id: c for c in clips}
     systems: dict[str, dict[str, np.ndarray]] = {s: {} for s in (SYSTEM, *BASELINES)}
@@ -355,6 +362,116 @@ def per_category(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# ------------------------------------------------------------------------- likelihood and retrieval
+def _solver_with_weights(package: Any, root: Path, manifest: str | None) -> Any:
+    """The package's training solver (data pipeline, cropping) with the package's trained weights."""
+    import copy
+
+    from v2s_models.training.loop import build_solver
+
+    cfg = copy.deepcopy(package.config)
+    if manifest is not None:
+        cfg["data"]["manifest"] = manifest
+    cfg["data"].pop("max_clips", None)
+    solver = build_solver(cfg, root=root)
+    for name, module in package.modules.items():
+        if name in solver.modules:
+            solver.modules[name].load_state_dict(module.state_dict())
+    solver.train(False)
+    return solver
+
+
+@torch.inference_mode()
+def likelihood_retrieval(
+    package: Any,
+    *,
+    root: str | Path = ".",
+    split: str = "test",
+    max_clips: int | None = 32,
+    seconds: float = 1.0,
+    manifest: str | None = "data/prepared/manifest.jsonl",
+) -> dict[str, float]:
+    """SampleRNN models: Zhou et al.'s Table 1 metric and the correlation project's retrieval experiment.
+
+    NLL[i, j] = average negative log-likelihood per sample (nats) of clip j's real audio (its first `seconds`,
+    teacher-forced exactly as in training) given clip i's video. Returns `nll_nats` / `nll_bits` (the matched
+    pairs, the diagonal), `nll_mismatched_nats` (the off-diagonal mean: what the video is worth), and for each
+    video as the query, the candidates ranked by likelihood: `recall@1/5/10`, `median_rank`, `mean_rank`
+    (chance: recall@k = k / N, median rank (N + 1) / 2), plus `retrieval_clips` = N. `manifest`: the clips
+    to score (default: the unfiltered prepared set, whatever subset the model was trained on).
+    """
+    from v2s_models import metrics as M
+    from v2s_models.correlation import sequence_nll
+    from v2s_models.data import collate_dicts
+
+    if package.paradigm != "autoregressive":
+        raise ValueError(
+            f"likelihood retrieval needs a SampleRNN (autoregressive) model, not {package.paradigm!r}"
+        )
+    solver = _solver_with_weights(package, Path(root).resolve(), manifest)
+    rows = solver._rows(split)[: max_clips or None]
+    if len(rows) < 2:
+        raise ValueError(f"retrieval needs at least 2 clips in split {split!r}, got {len(rows)}")
+    ds = solver._dataset(rows)
+    batch = collate_dicts([ds[i] for i in range(len(ds))])
+    wav, visual = solver._inputs(batch)
+    wav, visual, extra = solver.crop(wav, visual, seconds=seconds, random=False)
+    model = solver.unwrapped("model")
+    n = wav.shape[0]
+    chunk = min(int(getattr(solver, "chunk_len", 1024)), wav.shape[1])
+    nll = np.zeros((n, n), np.float64)
+    for i in range(n):  # query video i against every candidate audio j
+        rep = {k: v[i : i + 1].expand(n, *v.shape[1:]) for k, v in extra.items()}
+        q = visual[i : i + 1].expand(n, *visual.shape[1:])
+        nll[i] = sequence_nll(model, wav, q, chunk_len=chunk, **rep).double().cpu().numpy()
+    diag = float(np.mean(np.diag(nll)))
+    off = float((nll.sum() - np.trace(nll)) / (n * n - n))
+    return {
+        "nll_nats": diag,
+        "nll_bits": float(M.nats_to_bits(diag)),
+        "nll_mismatched_nats": off,
+        **M.retrieval_metrics(nll, higher_is_better=False),
+        "retrieval_clips": float(n),
+    }
+
+
+@torch.inference_mode()
+def tower_retrieval(
+    package: Any, *, root: str | Path = ".", split: str = "test", max_clips: int | None = None
+) -> dict[str, float]:
+    """The correlation tower as a retriever: score[i, j] = tower logit of (clip i's video, clip j's audio)
+    over the split's per-second features; recall@1/5/10, median and mean rank of the true audio."""
+    from v2s_models import metrics as M
+    from v2s_models.data import PerSecondDataset, read_manifest
+
+    if package.paradigm != "correlation":
+        raise ValueError(f"tower retrieval needs a correlation model, not {package.paradigm!r}")
+    tower = package.modules["tower"].eval()
+    rows = read_manifest("data/prepared/manifest.jsonl", split=split, root=Path(root), max_clips=max_clips)
+    if len(rows) < 2:
+        raise ValueError(f"retrieval needs at least 2 clips in split {split!r}, got {len(rows)}")
+    ds = PerSecondDataset(rows, root=Path(root))
+    items = [ds[i] for i in range(len(ds))]
+    s = min(min(it["appearance"].shape[0], it["audio"].shape[0]) for it in items)
+    video = torch.stack([it["appearance"][:s] for it in items])
+    audio = torch.stack([it["audio"][:s] for it in items])
+    n = len(items)
+    scores = np.stack(
+        [tower(video[i : i + 1].expand(n, -1, -1), audio).float().reshape(n).numpy() for i in range(n)]
+    )
+    return {**M.retrieval_metrics(scores, higher_is_better=True), "retrieval_clips": float(n)}
+
+
+def chance_retrieval(n: int, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """What a random ranking of N candidates gives on average: recall@k = min(k, N) / N, ranks (N + 1) / 2."""
+    return {
+        **{f"recall@{k}": min(k, n) / n for k in ks},
+        "median_rank": (n + 1) / 2,
+        "mean_rank": (n + 1) / 2,
+        "retrieval_clips": float(n),
+    }
+
+
 # -------------------------------------------------------------------------------------------- writing
 def ordered_columns(keys: set[str] | Sequence[str]) -> list[str]:
     keys = set(keys)
@@ -383,7 +500,7 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[
 
 
 def summary_rows(name: str, summary: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
-    order = [SYSTEM, *BASELINES]
+    order = [SYSTEM, *BASELINES] + sorted(set(summary) - {SYSTEM, *BASELINES})
     return [{"system": name if s == SYSTEM else s, **summary[s]} for s in order if s in summary]
 
 
@@ -518,31 +635,78 @@ def evaluate(
     samples: int = 4,
     seed: int = 0,
     device: str = "cpu",
+    generate_seconds: float | None = None,
+    retrieval_clips: int | None = 32,
+    retrieval_seconds: float = 1.0,
 ) -> Evaluation:
-    """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given."""
+    """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given.
+
+    gan_mel and autoregressive models: generation beside the baselines (module docstring); SampleRNN models
+    also get `likelihood_retrieval` (NLL per sample, retrieval by likelihood over `retrieval_clips` clips and
+    the first `retrieval_seconds`). SampleRNN generation is sample by sample, so `generate_seconds` (default
+    2 s for them, the whole 10 s window for mel models) limits what is generated and scored. A correlation
+    tower is evaluated by `tower_retrieval` beside the chance level.
+    """
     from v2s_models.data import dataset_fingerprint, read_manifest
     from v2s_models.generation import load_model
 
+    for what, value, low in (
+        ("generate_seconds", generate_seconds, 0.0),
+        ("retrieval_seconds", retrieval_seconds, 0.0),
+    ):
+        if value is not None and not value > low:
+            raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    for what, value, low in (
+        ("max_clips", max_clips, 1),
+        ("retrieval_clips", retrieval_clips, 2),
+        ("samples", samples, 0),
+    ):
+        if value is not None and value < low:
+            raise ValueError(f"{what} must be at least {low}, got {value!r}")
     t0 = time.perf_counter()
     root = Path(root).resolve()
     package = load_model(model, device=device)
-    if package.paradigm not in ("gan_mel", "autoregressive"):
+    if package.paradigm not in ("gan_mel", "autoregressive", "correlation"):
         raise ValueError(
-            f"{model}: evaluation generates sound, so it needs a gan_mel or autoregressive model, not a "
-            f"{package.paradigm!r} one (a correlation tower is scored by its retrieval metrics in training)"
+            f"{model}: evaluation needs a gan_mel, autoregressive or correlation model, not a "
+            f"{package.paradigm!r} one (vocoders are scored by their own validation)"
         )
     name = name or str(package.config.get("name") or Path(str(model)).name)
-    clips = load_clips(package, root=root, split=split, max_clips=max_clips)
+    rows: list[dict[str, Any]] = []
+    cats: list[dict[str, Any]] = []
+    clips: list[EvalClip] = []
+    systems: dict[str, dict[str, np.ndarray]] = {}
+    refs: dict[str, str] = {}
     t1 = time.perf_counter()
-    systems, mels, refs = synthesize(package, clips, vocoder=vocoder, seed=seed, device=device)
-    t2 = time.perf_counter()
-    rows, summary = score(package, clips, systems, mels=mels, references=refs)
-    cats = per_category(rows)
-    t3 = time.perf_counter()
+    if package.paradigm == "correlation":
+        found = tower_retrieval(package, root=root, split=split, max_clips=retrieval_clips)
+        summary = {SYSTEM: found, "chance": chance_retrieval(int(found["retrieval_clips"]))}
+        t2 = t3 = time.perf_counter()
+    else:
+        clips = load_clips(package, root=root, split=split, max_clips=max_clips)
+        if generate_seconds is None and package.paradigm == "autoregressive":
+            generate_seconds = 2.0
+        systems, mels, refs = synthesize(
+            package, clips, vocoder=vocoder, seed=seed, device=device, seconds=generate_seconds
+        )
+        if generate_seconds is not None:
+            n = int(round(generate_seconds * package.data_settings.sample_rate))
+            for c in clips:
+                c.real_wav = _fit(c.real_wav, n)
+        t2 = time.perf_counter()
+        rows, summary = score(package, clips, systems, mels=mels, references=refs)
+        cats = per_category(rows)
+        if package.paradigm == "autoregressive":
+            summary[SYSTEM].update(
+                likelihood_retrieval(
+                    package, root=root, split=split, max_clips=retrieval_clips, seconds=retrieval_seconds
+                )
+            )
+        t3 = time.perf_counter()
     seconds = {"load_s": t1 - t0, "generate_s": t2 - t1, "score_s": t3 - t2}
     result = Evaluation(
         name=name,
-        systems=[name, *BASELINES],
+        systems=[name, *(s for s in summary if s != SYSTEM)],
         summary=summary,
         per_clip=rows,
         per_category=cats,
@@ -553,22 +717,25 @@ def evaluate(
     if out is not None:
         out = Path(out)
         data = package.config.get("data") or {}
+        preset = "persecond" if package.paradigm == "correlation" else _preset_of(package)
         manifest_rows = read_manifest(
             data.get("manifest", "data/prepared/manifest.jsonl"), split=split, root=root
         )
         meta = {
             "split": split,
-            "clips": len(clips),
-            "vocoder": vocoder if package.paradigm == "gan_mel" else "8-bit linear quantiser",
+            "clips": len(clips) if clips else int(summary[SYSTEM]["retrieval_clips"]),
+            "vocoder": {"gan_mel": vocoder, "autoregressive": "8-bit linear quantiser"}.get(package.paradigm),
             "paradigm": package.paradigm,
             "seed": seed,
-            "data_fingerprint": dataset_fingerprint(manifest_rows, [_preset_of(package)], root),
+            "generated_seconds": generate_seconds or package.data_settings.duration,
+            "data_fingerprint": dataset_fingerprint(manifest_rows, [preset], root),
             "references": "another clip of the same category" if refs else None,
         }
         tmp = out.with_name(out.name + ".part")
         shutil.rmtree(tmp, ignore_errors=True)
         write_outputs(tmp, name, summary, rows, cats, meta)
-        write_samples(tmp, name, clips, systems, package.data_settings.sample_rate, samples)
+        if clips:
+            write_samples(tmp, name, clips, systems, package.data_settings.sample_rate, samples)
         seconds["write_s"] = time.perf_counter() - t3
         if out.exists():
             shutil.rmtree(out)

@@ -64,8 +64,8 @@ def _debug_package(tmp: Path, config: str) -> Path:
         out,
         paradigm=cfg["paradigm"],
         config=cfg,
-        data_settings=get_preset("regnet"),
-        features={"visual_part": "all"},
+        data_settings=get_preset("zhou" if cfg["data"].get("preset") == "zhou" else "regnet"),
+        features={"visual_part": cfg["data"].get("visual_part", "all")},
         modules=modules,
     )
     return out
@@ -99,7 +99,47 @@ def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, 
     assert cat[0].startswith("system,category,clips,onset_f1")
 
 
-def test_evaluate_refuses_a_correlation_tower(tiny_data_root, tmp_path):
+def test_correlation_tower_is_evaluated_by_retrieval_beside_chance(tiny_data_root, tmp_path):
     package = _debug_package(tmp_path, "experiments/configs/correlation/tower_debug.yaml")
-    with pytest.raises(ValueError, match="gan_mel or autoregressive"):
-        ev.evaluate(package, root=tiny_data_root, max_clips=1)
+    result = ev.evaluate(package, root=tiny_data_root, out=tmp_path / "eval")
+    found, chance = result.summary["model"], result.summary["chance"]
+    n = int(found["retrieval_clips"])
+    assert n == 8 and chance["recall@1"] == 1 / 8 and chance["median_rank"] == 4.5
+    assert 1 <= found["median_rank"] <= n and found["recall@10"] == 1.0  # 8 candidates: always in the top 10
+    doc = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert list(doc["systems"]) == [result.name, "chance"]
+
+
+def test_samplernn_gets_likelihood_retrieval_and_short_generation(tiny_data_root, tmp_path):
+    package = _debug_package(tmp_path, "experiments/configs/zhou/frame_debug.yaml")
+    result = ev.evaluate(
+        package,
+        root=tiny_data_root,
+        max_clips=2,
+        generate_seconds=0.1,
+        retrieval_clips=4,
+        retrieval_seconds=0.064,
+    )
+    m = result.summary["model"]
+    assert m["retrieval_clips"] == 4 and 1 <= m["median_rank"] <= 4
+    assert m["nll_bits"] == pytest.approx(m["nll_nats"] / np.log(2))
+    assert 0 < m["nll_nats"] < 6.0  # an untrained 256-way softmax: about ln 256 = 5.55 nats
+    assert len(result.per_clip) == 2 * 4 and set(result.summary) == {"model", *ev.BASELINES}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"generate_seconds": 0}, "generate_seconds must be a positive"),
+        ({"max_clips": 0}, "max_clips must be at least 1"),
+        ({"retrieval_clips": 1}, "retrieval_clips must be at least 2"),
+    ],
+)
+def test_impossible_settings_are_refused_before_any_work(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ev.evaluate(tmp_path / "no-such-model", root=tmp_path, **kwargs)
+
+
+def test_an_unknown_model_is_named_in_the_error(tmp_path):
+    with pytest.raises(ValueError, match="no-such-model"):
+        ev.evaluate(tmp_path / "no-such-model", root=tmp_path)
