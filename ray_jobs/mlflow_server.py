@@ -9,7 +9,9 @@ locked"); a single server process serialises them. A sweep whose trials run in p
 `mlflow server --workers 1` with `MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false` (about 0.4 GB instead of 1.9 GB;
 STACK.md), listening on 127.0.0.1 only, artifacts written directly by the clients (`--no-serve-artifacts`: every
 process runs on this machine and sees the artifact folder). The server runs in its own process group, which
-`stop` signals (TERM, then KILL after a grace period): its gunicorn/uvicorn workers go with it.
+`stop` signals (TERM, then KILL after a grace period): its gunicorn/uvicorn workers go with it. On Linux the
+server also gets SIGTERM when the process that started it dies (`PR_SET_PDEATHSIG`; mlflow forwards it to its
+workers), so a killed sweep driver does not leave a server behind.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ import time
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: a new session (for `stop`) and, on Linux, SIGTERM when the parent dies."""
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(preferred: int | None = None) -> int:
@@ -87,7 +99,8 @@ class MlflowServer:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (kept by Popen)
         try:
             self.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (a setsid and a prctl: no locks taken)
             )
         finally:
             if out is not subprocess.DEVNULL:

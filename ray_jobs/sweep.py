@@ -352,17 +352,23 @@ def _collect(sweep: Any, results: Any, client: Any, experiment_id: str, parent_r
     from ray_jobs.sweep_report import TrialRow, row_metrics
     from ray_jobs.sweep_trial import TRIAL_TAG, find_child_runs, trial_variant
 
-    children = {r.data.tags.get(TRIAL_TAG): r for r in find_child_runs(client, experiment_id, parent_run_id)}
+    # A run still RUNNING now belongs to a trial that ended without closing it (stopped, or interrupted by a
+    # driver that died; a restored trial may then have logged into a new run): end it KILLED.
+    children: dict[str, Any] = {}
+    for run in sorted(find_child_runs(client, experiment_id, parent_run_id), key=lambda r: r.info.start_time):
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "v2s.sweep.stopped_early", "true")
+            client.set_terminated(run.info.run_id, status="KILLED")
+            run = client.get_run(run.info.run_id)
+        trial_id = run.data.tags.get(TRIAL_TAG)
+        if trial_id not in children or run.info.status == "FINISHED":  # the finished one, else the newest
+            children[trial_id] = run
     rows, errors = [], 0
     for result in results:
         metrics = dict(result.metrics or {})
         trial_id = str(metrics.get("trial_id") or _trial_id_from_dir(result, sweep))
         variant, params = trial_variant(sweep, dict(result.config or {}), str(trial_id))
         run = children.get(trial_id)
-        if run is not None and run.info.status == "RUNNING":
-            client.set_tag(run.info.run_id, "v2s.sweep.stopped_early", "true")
-            client.set_terminated(run.info.run_id, status="KILLED")
-            run = client.get_run(run.info.run_id)
         epoch = int(metrics.get("epoch", 0) or 0)
         if result.error is not None:
             status, errors = "error", errors + 1
