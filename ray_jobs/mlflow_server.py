@@ -99,7 +99,11 @@ class MlflowServer:
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 (kept by Popen)
         try:
             self.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 (a setsid and a prctl: no locks taken)
             )
         finally:
@@ -108,9 +112,17 @@ class MlflowServer:
         deadline = time.monotonic() + self.start_timeout_s
         while not is_healthy(self.uri):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                why = "exited" if self.proc.poll() is not None else f"did not answer within {self.start_timeout_s:.0f} s"
+                why = (
+                    "exited"
+                    if self.proc.poll() is not None
+                    else f"did not answer within {self.start_timeout_s:.0f} s"
+                )
                 self.stop()
-                tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file and self.log_file.is_file() else ""
+                tail = (
+                    self.log_file.read_text(errors="replace")[-2000:]
+                    if self.log_file and self.log_file.is_file()
+                    else ""
+                )
                 raise RuntimeError(f"the MLflow server on port {self.port} {why} ({' '.join(cmd)})\n{tail}")
             time.sleep(0.5)
         return self.uri

@@ -128,7 +128,10 @@ def resolve_declaration(study: str | Path) -> Path:
     """A path to a declaration, or a bare name looked up in experiments/sweeps/ and experiments/sweeps/ablations/."""
     p = Path(study)
     candidates = [p, REPO / p] if p.suffix == ".py" else []
-    candidates += [REPO / "experiments/sweeps" / f"{p.name}.py", REPO / "experiments/sweeps/ablations" / f"{p.name}.py"]
+    candidates += [
+        REPO / "experiments/sweeps" / f"{p.name}.py",
+        REPO / "experiments/sweeps/ablations" / f"{p.name}.py",
+    ]
     for c in candidates:
         if c.is_file():
             return c.resolve()
@@ -139,7 +142,9 @@ def resolve_declaration(study: str | Path) -> Path:
 
 
 def known_studies() -> list[str]:
-    found = sorted((REPO / "experiments/sweeps").glob("*.py")) + sorted((REPO / "experiments/sweeps/ablations").glob("*.py"))
+    found = sorted((REPO / "experiments/sweeps").glob("*.py")) + sorted(
+        (REPO / "experiments/sweeps/ablations").glob("*.py")
+    )
     return [p.stem for p in found if not p.name.startswith("_")]
 
 
@@ -188,10 +193,15 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
     seed = _int(c.get("SEED", 0), err, "SEED", 0)
     register_as = c.get("REGISTER_AS")
     if register_as is not None and (not isinstance(register_as, str) or not _LABEL.match(register_as)):
-        raise err("REGISTER_AS", f"expected a registered model name (letters, digits, _ . -), got {register_as!r}")
+        raise err(
+            "REGISTER_AS", f"expected a registered model name (letters, digits, _ . -), got {register_as!r}"
+        )
     trial_cpu = c.get("TRIAL_CPU", 0.1)
     if not isinstance(trial_cpu, int | float) or isinstance(trial_cpu, bool) or not 0 < trial_cpu <= 1:
-        raise err("TRIAL_CPU", f"expected a number in (0, 1] (CPUs reserved for a trial's driver), got {trial_cpu!r}")
+        raise err(
+            "TRIAL_CPU",
+            f"expected a number in (0, 1] (CPUs reserved for a trial's driver), got {trial_cpu!r}",
+        )
 
     sweep = Sweep(
         name=path.stem, path=path, kind=kind, question=doc, base=base, space=space, grid=grid, fixed=fixed,
@@ -228,7 +238,10 @@ def _apply_smoke(sweep: Sweep, smoke: Any, err: Any) -> None:
     if "entries" in smoke:
         entries = smoke["entries"]
         if not isinstance(entries, list) or not entries or any(e not in sweep.grid for e in entries):
-            raise err("SMOKE.entries", f"expected a non-empty list of GRID labels ({', '.join(sweep.grid)}), got {entries!r}")
+            raise err(
+                "SMOKE.entries",
+                f"expected a non-empty list of GRID labels ({', '.join(sweep.grid)}), got {entries!r}",
+            )
         sweep.grid = {k: sweep.grid[k] for k in entries}
         sweep.bases = {k: v for k, v in sweep.bases.items() if k in sweep.grid}
     if "asha" in smoke:
@@ -260,7 +273,10 @@ def _objective(v: Any, err: Any) -> Objective:
         raise err("OBJECTIVE", f"expected {{'metric': 'val/<name>', 'mode': 'max' | 'min'}}, got {v!r}")
     metric, mode = v["metric"], v["mode"]
     if not isinstance(metric, str) or not metric.startswith("val/"):
-        raise err("OBJECTIVE.metric", f"must be a validation metric reported by the solver ('val/<name>'), got {metric!r}")
+        raise err(
+            "OBJECTIVE.metric",
+            f"must be a validation metric reported by the solver ('val/<name>'), got {metric!r}",
+        )
     if mode not in MODES:
         raise err("OBJECTIVE.mode", f"must be 'max' or 'min', got {mode!r}")
     return Objective(metric, mode)
@@ -279,15 +295,20 @@ def _space(v: Any, err: Any) -> dict[str, dict[str, list[Any]]]:
     for key, dist in v.items():
         where = f"SPACE.{key}"
         if not isinstance(dist, Mapping) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
-            raise err(where, f"expected one of {{{', '.join(f'{d!r}: [...]' for d in DISTRIBUTIONS)}}}, got {dist!r}")
-        (name, args), = dist.items()
+            raise err(
+                where,
+                f"expected one of {{{', '.join(f'{d!r}: [...]' for d in DISTRIBUTIONS)}}}, got {dist!r}",
+            )
+        ((name, args),) = dist.items()
         if not isinstance(args, list) or not args:
             raise err(f"{where}.{name}", f"expected a non-empty list, got {args!r}")
         if name == "choice":
             if len(set(map(repr, args))) != len(args):
                 raise err(f"{where}.choice", f"repeated values in {args!r}")
         else:
-            if len(args) != 2 or not all(isinstance(a, int | float) and not isinstance(a, bool) for a in args):
+            if len(args) != 2 or not all(
+                isinstance(a, int | float) and not isinstance(a, bool) for a in args
+            ):
                 raise err(f"{where}.{name}", f"expected [low, high] numbers, got {args!r}")
             lo, hi = args
             if not lo < hi:
@@ -317,7 +338,7 @@ def space_points(space: Mapping[str, Mapping[str, list[Any]]]) -> list[dict[str,
     """A few points that cover each dimension's extremes (every choice, both bounds), for `check`."""
     points = []
     for key, dist in space.items():
-        (name, args), = dist.items()
+        ((name, args),) = dist.items()
         values = args if name == "choice" else [args[0], args[1]]
         points += [{key: value} for value in values]
     return points
@@ -339,7 +360,7 @@ def check(sweep: Sweep, err: Any = None) -> None:
             raise err("OBJECTIVE.metric", f"{key!r} is not a 'val/<name>' metric")
     if sweep.kind == "study":
         for point in space_points(sweep.space) or [{}]:
-            (key, value), = point.items()
+            ((key, value),) = point.items()
             try:
                 trial_config(sweep, point, build=True)
             except (ConfigError, StudyError) as e:
@@ -352,7 +373,9 @@ def check(sweep: Sweep, err: Any = None) -> None:
     if sweep.kind == "study":
         epochs = int(trial_config(sweep, space_points(sweep.space)[0])["epochs"])
         if sweep.asha["grace_period"] > epochs:
-            raise err("ASHA.grace_period", f"{sweep.asha['grace_period']} is more than the trials' {epochs} epochs")
+            raise err(
+                "ASHA.grace_period", f"{sweep.asha['grace_period']} is more than the trials' {epochs} epochs"
+            )
 
 
 def _build_touched_components(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
@@ -427,7 +450,9 @@ def resolve_metric(metrics: Mapping[str, Any], name: str) -> float:
     if len(fallback) == 1:
         return float(metrics[fallback[0]])
     reported = sorted(k for k in metrics if k.startswith("val/"))
-    raise KeyError(f"metric {name!r} not reported by the solver (validation metrics: {', '.join(reported) or 'none'})")
+    raise KeyError(
+        f"metric {name!r} not reported by the solver (validation metrics: {', '.join(reported) or 'none'})"
+    )
 
 
 def is_finite(x: Any) -> bool:
@@ -438,10 +463,14 @@ def describe(sweep: Sweep) -> str:
     """One paragraph for logs and the parent run's description."""
     lines = [sweep.question.splitlines()[0], ""]
     if sweep.kind == "study":
-        lines.append(f"{sweep.num_samples} trials of {sweep.base}; objective {sweep.objective.metric} ({sweep.objective.mode})")
+        lines.append(
+            f"{sweep.num_samples} trials of {sweep.base}; objective {sweep.objective.metric} ({sweep.objective.mode})"
+        )
         lines += [f"- {k}: {d}" for k, d in sweep.space.items()]
     else:
-        lines.append(f"ablation grid over {sweep.base}; objective {sweep.objective.metric} ({sweep.objective.mode})")
+        lines.append(
+            f"ablation grid over {sweep.base}; objective {sweep.objective.metric} ({sweep.objective.mode})"
+        )
         lines += [f"- {label}: {overrides or '(base)'}" for label, overrides in sweep.grid.items()]
     return "\n".join(lines)
 

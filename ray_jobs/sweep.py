@@ -166,7 +166,9 @@ def run_sweep(
         )
     store_uri = default_tracking_uri(root)
     if state.get("status") == "FINISHED":
-        print(f"[sweep] {name!r} already finished (parent MLflow run {state.get('parent_run_id')}); nothing to run")
+        print(
+            f"[sweep] {name!r} already finished (parent MLflow run {state.get('parent_run_id')}); nothing to run"
+        )
         return SweepOutcome(
             name=name, sweep_dir=sweep_dir, parent_run_id=state.get("parent_run_id"), tracking_uri=store_uri,
             best=state.get("best"), registered=state.get("registered"), already_finished=True,
@@ -220,7 +222,9 @@ def run_sweep(
             try:
                 parent.reopen()
             except Exception as e:  # noqa: BLE001 (deleted from the store: start a new parent)
-                print(f"[sweep] cannot reopen the parent run {state['parent_run_id']} ({e}); starting a new one")
+                print(
+                    f"[sweep] cannot reopen the parent run {state['parent_run_id']} ({e}); starting a new one"
+                )
                 parent = None
         if parent is None:
             commit = git_commit(Path(__file__).resolve().parents[1])
@@ -276,7 +280,9 @@ def run_sweep(
         if best is not None:
             outcome.best = {"variant": best.variant, "run_id": best.run_id, "objective": best.objective}
             parent.log_metrics({"best/objective": float(best.objective)}, step=0)
-            parent.set_tags({"v2s.sweep.best_run_id": best.run_id or "", "v2s.sweep.best_variant": best.variant})
+            parent.set_tags(
+                {"v2s.sweep.best_run_id": best.run_id or "", "v2s.sweep.best_variant": best.variant}
+            )
             reg_name = register_as or sweep.register_as
             if register and reg_name and best.run_id:
                 reg_name = f"{reg_name}-smoke" if sweep.smoke and not register_as else reg_name
@@ -286,7 +292,11 @@ def run_sweep(
         state.update({"status": "FINISHED" if errors == 0 else "INCOMPLETE", "best": outcome.best,
                       "registered": outcome.registered})  # fmt: skip
         _write_state(state_path, state)
-        outcome.timings = {"setup_s": t_fit - t0, "tune_s": t_done - t_fit, "finish_s": time.perf_counter() - t_done}
+        outcome.timings = {
+            "setup_s": t_fit - t0,
+            "tune_s": t_done - t_fit,
+            "finish_s": time.perf_counter() - t_done,
+        }
         return outcome
     finally:
         if server is not None:
@@ -346,7 +356,9 @@ def _new_tuner(
     )
 
 
-def _collect(sweep: Any, results: Any, client: Any, experiment_id: str, parent_run_id: str) -> tuple[list[Any], int]:
+def _collect(
+    sweep: Any, results: Any, client: Any, experiment_id: str, parent_run_id: str
+) -> tuple[list[Any], int]:
     """Table rows of every trial; closes child runs still RUNNING (a trial that never reported its end)."""
     from ray_jobs.studies import resolve_metric
     from ray_jobs.sweep_report import TrialRow, row_metrics
@@ -403,13 +415,17 @@ def _trial_id_from_dir(result: Any, sweep: Any) -> str:
 
 
 def _best(rows: list[Any], mode: str) -> Any:
-    finished = [r for r in rows if r.status == "finished" and r.objective is not None and math.isfinite(r.objective)]
+    finished = [
+        r for r in rows if r.status == "finished" and r.objective is not None and math.isfinite(r.objective)
+    ]
     if not finished:
         return None
     return (max if mode == "max" else min)(finished, key=lambda r: r.objective)
 
 
-def _register(best: Any, reg_name: str, tracking_uri: str, sweep_name: str, parent_run_id: str, sweep: Any) -> dict[str, Any]:
+def _register(
+    best: Any, reg_name: str, tracking_uri: str, sweep_name: str, parent_run_id: str, sweep: Any
+) -> dict[str, Any]:
     """The best finished trial's model as alias `candidate` of `reg_name`, tagged with its sweep and parent run."""
     from mlflow import MlflowClient
 
@@ -441,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("study", help="declaration: experiments/sweeps/<study>.py, experiments/sweeps/ablations/<grid>.py "
                     "or its bare name")  # fmt: skip
-    ap.add_argument("--name", default=None, help="stable sweep name (default: the study's, '-smoke' added); resumes it")
+    ap.add_argument(
+        "--name", default=None, help="stable sweep name (default: the study's, '-smoke' added); resumes it"
+    )
     ap.add_argument("--num-samples", type=int, default=None, help="trials of a study (default: NUM_SAMPLES)")
     ap.add_argument("--max-concurrent", type=int, default=None,
                     help="trials at once (default: cluster CPUs / CPUs per trial, at least 1)")  # fmt: skip
@@ -451,14 +469,22 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the declaration's SMOKE variant: debug configs, few trials and steps, name '<study>-smoke'")  # fmt: skip
     ap.add_argument("--root", type=Path, default=None,
                     help="project folder with data/ (default: $V2S_PROJECT_ROOT or .)")  # fmt: skip
-    ap.add_argument("--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, a running cluster, or local)")
+    ap.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address (default: RAY_ADDRESS, a running cluster, or local)",
+    )
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of a new local Ray instance")
     ap.add_argument("--mlflow-server", choices=SERVER_MODES, default="auto",
                     help="start a loopback MLflow server over the local store: auto = when trials run in parallel "
                     "and MLFLOW_TRACKING_URI names no server")  # fmt: skip
-    ap.add_argument("--register-as", default=None, help="registered model name of the best trial (default: REGISTER_AS)")
+    ap.add_argument(
+        "--register-as", default=None, help="registered model name of the best trial (default: REGISTER_AS)"
+    )
     ap.add_argument("--no-register", action="store_true", help="do not register the best trial's model")
-    ap.add_argument("--check", action="store_true", help="load and check the declaration, print the plan, start nothing")
+    ap.add_argument(
+        "--check", action="store_true", help="load and check the declaration, print the plan, start nothing"
+    )
     return ap
 
 
@@ -478,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             check(sweep)
         if args.num_samples is not None:
             if sweep.kind == "grid" or args.num_samples < 1:
-                raise ValueError(f"--num-samples {args.num_samples}: a study's trial count (>= 1); a grid runs each entry once")
+                raise ValueError(
+                    f"--num-samples {args.num_samples}: a study's trial count (>= 1); a grid runs each entry once"
+                )
             sweep.num_samples = args.num_samples
         if args.max_concurrent is not None and args.max_concurrent < 1:
             raise ValueError(f"--max-concurrent {args.max_concurrent}: must be >= 1")

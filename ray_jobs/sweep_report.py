@@ -44,7 +44,9 @@ def ordered(rows: Sequence[TrialRow], *, mode: str, keep_order: bool) -> list[Tr
     if keep_order:
         return list(rows)
     sign = -1.0 if mode == "max" else 1.0
-    return sorted(rows, key=lambda r: (r.objective is None, sign * r.objective if r.objective is not None else 0.0))
+    return sorted(
+        rows, key=lambda r: (r.objective is None, sign * r.objective if r.objective is not None else 0.0)
+    )
 
 
 def columns(objective: str, metrics: Sequence[str], param_keys: Sequence[str]) -> list[str]:
@@ -90,7 +92,13 @@ def write_table(
         w.writerows([["" if c is None else c for c in cells] for cells in table])
 
     arrow = "higher is better" if mode == "max" else "lower is better"
-    lines = [f"# {title}", "", *([question, ""] if question else []), f"Objective: `{objective}` ({arrow}).", ""]
+    lines = [
+        f"# {title}",
+        "",
+        *([question, ""] if question else []),
+        f"Objective: `{objective}` ({arrow}).",
+        "",
+    ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for r, cells in zip(rows, table, strict=True):
@@ -106,7 +114,9 @@ def write_table(
     return {"md": md_path, "csv": csv_path, "png": png_path}
 
 
-def _chart(rows: Sequence[TrialRow], path: Path, *, title: str, objective: str, arrow: str, best: str | None) -> None:
+def _chart(
+    rows: Sequence[TrialRow], path: Path, *, title: str, objective: str, arrow: str, best: str | None
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -119,11 +129,23 @@ def _chart(rows: Sequence[TrialRow], path: Path, *, title: str, objective: str, 
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6))
     pos = list(range(len(rows)))[::-1]
     ax.barh(pos, values, color=colours)
-    ax.set_yticks(pos, labels=[f"{n} ({r.status})" if r.status != "finished" else n for n, r in zip(names, rows, strict=True)])
+    ax.set_yticks(
+        pos,
+        labels=[
+            f"{n} ({r.status})" if r.status != "finished" else n for n, r in zip(names, rows, strict=True)
+        ],
+    )
     ax.set_xlabel(f"{objective} ({arrow})")
     ax.set_title(title)
     for p, v, r in zip(pos, values, rows, strict=True):
-        ax.annotate(_fmt(r.objective) or "n/a", (v, p), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+        ax.annotate(
+            _fmt(r.objective) or "n/a",
+            (v, p),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+        )
     ax.axvline(0.0, color="black", linewidth=0.6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

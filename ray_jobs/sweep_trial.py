@@ -136,11 +136,15 @@ class CloseTrialRuns(tune.Callback):
                         client.set_tag(run.info.run_id, k, v)
                     client.set_terminated(run.info.run_id, status=status)
         except Exception as e:  # noqa: BLE001 (the driver's final pass closes what is left; never break Tune)
-            print(f"[sweep] could not close the MLflow run of trial {trial.trial_id}: {type(e).__name__}: {e}")
+            print(
+                f"[sweep] could not close the MLflow run of trial {trial.trial_id}: {type(e).__name__}: {e}"
+            )
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         epoch = (trial.last_result or {}).get("epoch")
-        self._close(trial, "KILLED", {"v2s.sweep.stopped_early": "true", "v2s.sweep.stopped_at_epoch": str(epoch)})
+        self._close(
+            trial, "KILLED", {"v2s.sweep.stopped_early": "true", "v2s.sweep.stopped_at_epoch": str(epoch)}
+        )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._close(trial, "FAILED", {"v2s.sweep.error": "true"})

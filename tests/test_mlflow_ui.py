@@ -135,16 +135,22 @@ def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], t
             search[0].send_keys(objective)
             time.sleep(1)
         # the metric's full key (val/onset_corr, or val/test_split/onset_corr on data without a validation split)
-        child = client.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{ui['parent_run_id']}'")[0]
+        child = client.search_runs(
+            [exp.experiment_id], f"tags.`mlflow.parentRunId` = '{ui['parent_run_id']}'"
+        )[0]
         key = next(k for k in child.data.metrics if k.startswith("val/") and k.endswith(f"/{objective}"))
-        matches = [el for el in web.find_elements("xpath", f"//*[normalize-space(.)='{key}']") if el.is_displayed()]
+        matches = [
+            el for el in web.find_elements("xpath", f"//*[normalize-space(.)='{key}']") if el.is_displayed()
+        ]
         assert matches, f"no entry {key} in the Columns menu"
         matches[-1].click()  # the innermost element with exactly that text: the menu entry
         shot(web, "experiment_objective_column")
         web.find_element("tag name", "body").send_keys("\ue00c")  # Escape: close the menu
         # with the menu closed, the objective's name on the page is the new column's header
         text = _wait_for(web, lambda t: objective in t, f"the column of {key} after ticking it", timeout_s=20)
-        print(f"runs table with the objective's column: {[line for line in text.splitlines() if objective in line]}")
+        print(
+            f"runs table with the objective's column: {[line for line in text.splitlines() if objective in line]}"
+        )
         shot(web, "experiment_with_objective")
 
         # the parent run: the comparison table among its artifacts

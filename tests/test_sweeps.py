@@ -195,7 +195,11 @@ def test_bad_declarations_name_the_key(tmp_path: Path) -> None:
     with pytest.raises(StudyError, match="SMOKE"):
         load_sweep(declaration('SPACE = {"losses.mel": {"choice": [1.0]}}'), smoke=True)
     with pytest.raises(StudyError, match="OBJECTIVE.mode"):
-        load_sweep(declaration('SPACE = {"losses.mel": {"choice": [1.0]}}\nOBJECTIVE = {"metric": "val/x", "mode": "up"}'))
+        load_sweep(
+            declaration(
+                'SPACE = {"losses.mel": {"choice": [1.0]}}\nOBJECTIVE = {"metric": "val/x", "mode": "up"}'
+            )
+        )
     with pytest.raises(StudyError, match="not found"):
         load_sweep("no_such_study")
     assert resolve_metric({"val/test_split/onset_corr": 0.5}, "val/onset_corr") == 0.5
@@ -203,7 +207,9 @@ def test_bad_declarations_name_the_key(tmp_path: Path) -> None:
         resolve_metric({"val/test_split/onset_corr": 0.5}, "val/nll")
 
 
-def test_cli_rejects_a_bad_study_before_starting_ray(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_a_bad_study_before_starting_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ray_jobs.sweep import main
 
     assert main(["no_such_study", "--root", str(tmp_path)]) == 2
@@ -258,7 +264,9 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) 
                 break
             except OSError:
                 if head.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the Ray head did not start: {(tmp_path_factory.getbasetemp() / 'ray-head.log').read_text()[-3000:]}")
+                    pytest.fail(
+                        f"the Ray head did not start: {(tmp_path_factory.getbasetemp() / 'ray-head.log').read_text()[-3000:]}"
+                    )
                 time.sleep(1)
         yield {"root": root, "dashboard": dashboard, "env": env, "gcs": f"127.0.0.1:{ports['gcs']}"}
     finally:
@@ -348,3 +356,51 @@ def test_ablation_grid_runs_every_entry_and_writes_its_table(
     for label in grid["labels"]:
         assert f"| {label}" in md or f"| **{label}**" in md
     assert grid["registered"] == "models:/regnet-smoke@candidate"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("V2S_TEST_SWEEP_RESUME") != "1",
+    reason="about 3-4 min on 2 cores (two drivers, two trials): set V2S_TEST_SWEEP_RESUME=1 to run it",
+)
+def test_a_killed_sweep_resumes_without_rerunning_finished_trials(
+    tiny_data_root: Path, tmp_path: Path
+) -> None:
+    """The grid's driver is killed (SIGKILL) while its second trial trains; the same command restores the Tune
+    experiment: the finished trial is not trained again, the interrupted one is, into the same parent run."""
+    root = make_project(tmp_path / "project", tiny_data_root)
+    ray_tmp = Path(f"/tmp/v2s-r-{uuid.uuid4().hex[:6]}")
+    cmd = [sys.executable, "-m", "ray_jobs.sweep", GRID, "--smoke-test", "--root", str(root), "--num-cpus", "2",
+           "--max-concurrent", "1"]  # fmt: skip
+    env = base_env(RAY_TMPDIR=str(ray_tmp))
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    try:
+        with open(first_log, "w") as f:
+            driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 600
+        while "[train] done: without_regularizer" not in first_log.read_text():
+            assert driver.poll() is None and time.monotonic() < deadline, first_log.read_text()[-4000:]
+            time.sleep(1)
+        while "Trial conv started" not in first_log.read_text() and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(5)
+        driver.kill()  # no cleanup at all: Ray's processes share its fate, the MLflow server dies with it
+        driver.wait()
+        state = json.loads((root / "ray_results/sweeps/regnet_regularizer-smoke/v2s_sweep.json").read_text())
+        assert state["status"] == "RUNNING"
+        with open(second_log, "w") as f:
+            again = subprocess.run(cmd, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT, timeout=900)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    text = second_log.read_text()
+    assert again.returncode == 0, text[-6000:]
+    assert "restoring" in text
+    assert "[train] done: without_regularizer" not in text, "the finished trial must not train again"
+    assert "[train] done: conv" in text
+    parent, children = child_runs(f"sqlite:///{root / 'mlflow.db'}", "regnet_regularizer-smoke")
+    assert parent.info.run_id == state["parent_run_id"] and parent.info.status == "FINISHED"
+    assert sorted(c.info.run_name for c in children if c.info.status == "FINISHED") == [
+        "conv",
+        "without_regularizer",
+    ]
+    assert all(c.info.status in ("FINISHED", "KILLED") for c in children)

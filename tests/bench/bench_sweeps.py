@@ -73,21 +73,25 @@ def write_declarations(folder: Path, plan: dict[str, Any]) -> tuple[Path, Path]:
     points = _points(plan["space"])
     grid = {f"p{i:02d}": point for i, point in enumerate(points)}
     common = f"""
-BASE = {plan['base']!r}
-SET = {plan['set']!r}
+BASE = {plan["base"]!r}
+SET = {plan["set"]!r}
 OBJECTIVE = {{"metric": "val/onset_corr", "mode": "max"}}
 METRICS = ["val/mel_l1"]
 SEED = 0
 """
     grid_path = folder / "bench_grid.py"
-    grid_path.write_text(f'"""Benchmark: every point of the space, trained to the end."""\n{common}GRID = {grid!r}\n')
+    grid_path.write_text(
+        f'"""Benchmark: every point of the space, trained to the end."""\n{common}GRID = {grid!r}\n'
+    )
     space = {k: {"choice": v} for k, v in plan["space"].items()}
     study_path = folder / "bench_study.py"
-    study_path.write_text(textwrap.dedent(f'''"""Benchmark: Optuna + ASHA over the grid's space."""
+    study_path.write_text(
+        textwrap.dedent(f'''"""Benchmark: Optuna + ASHA over the grid's space."""
 {common}SPACE = {space!r}
-NUM_SAMPLES = {plan['samples']}
-ASHA = {plan['asha']!r}
-'''))
+NUM_SAMPLES = {plan["samples"]}
+ASHA = {plan["asha"]!r}
+''')
+    )
     return grid_path, study_path
 
 
@@ -126,10 +130,16 @@ def overheads(sweep_dir: Path) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="a sanity run of the machinery (debug config, tiny space)")
-    ap.add_argument("--data", type=Path, default=REPO, help="project with data/prepared (default: the repository)")
+    ap.add_argument(
+        "--quick", action="store_true", help="a sanity run of the machinery (debug config, tiny space)"
+    )
+    ap.add_argument(
+        "--data", type=Path, default=REPO, help="project with data/prepared (default: the repository)"
+    )
     ap.add_argument("--samples", type=int, default=None, help="study trials (default: 8, quick: 4)")
-    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    ap.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)"
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -176,11 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     for r in s:
         spent += r["epochs"]
         spent_s += r["seconds"]
-        if reached is None and r["status"] == "FINISHED" and r["objective"] is not None and r["objective"] >= target:
+        if (
+            reached is None
+            and r["status"] == "FINISHED"
+            and r["objective"] is not None
+            and r["objective"] >= target
+        ):
             reached = (spent, spent_s, r["name"], r["objective"])
     study_epochs = sum(r["epochs"] for r in s)
-    print(f"\n== bench_sweeps ({'quick' if args.quick else 'full'}; data {data}; load average {os.getloadavg()[0]:.1f})")
-    print(f"space: {plan['space']} ({len(g)} grid points); base {plan['base']}; study {plan['samples']} trials, ASHA {plan['asha']}")
+    print(
+        f"\n== bench_sweeps ({'quick' if args.quick else 'full'}; data {data}; load average {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"space: {plan['space']} ({len(g)} grid points); base {plan['base']}; study {plan['samples']} trials, ASHA {plan['asha']}"
+    )
     print(f"per-trial overhead, trial start -> first training step: median {statistics.median(over):.1f} s "
           f"(min {min(over):.1f}, max {max(over):.1f}; {len(over)} trials)")  # fmt: skip
     print(f"grid:  {len(g)} trials, {grid_epochs} epochs ({grid_seconds:.0f} s of epochs), wall {t1 - t0:.0f} s, "
