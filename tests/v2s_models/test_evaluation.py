@@ -80,7 +80,7 @@ def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, 
     result = ev.evaluate(package, root=tiny_data_root, out=out, max_clips=3, samples=1)
     name = result.name
     doc = json.loads((out / "metrics.json").read_text())
-    assert list(doc["systems"]) == [name, "revoiced", "same_category", "silence"]
+    assert list(doc["systems"]) == [name, "revoiced", "same_category", "silence", "model_other_video"]
     assert doc["clips"] == 3
     s = doc["systems"]
     # known answers: silence has no onsets; the real audio re-voiced keeps the real events' timing
@@ -91,7 +91,7 @@ def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, 
     if "varietysound" in config:
         assert "timbre_sim_reference" in s[name]  # VarietySound is scored against its reference clip too
     rows = (out / "per_clip.csv").read_text().splitlines()
-    assert len(rows) == 1 + 4 * 3
+    assert len(rows) == 1 + 5 * 3
     assert (out / "plots" / "summary.png").stat().st_size > 1000
     samples = sorted(p.relative_to(out / "samples").parts[0] for p in (out / "samples").glob("*/*.mp4"))
     assert samples == sorted(["real", name, "revoiced", "same_category", "silence"])
@@ -124,7 +124,7 @@ def test_samplernn_gets_likelihood_retrieval_and_short_generation(tiny_data_root
     assert m["retrieval_clips"] == 4 and 1 <= m["median_rank"] <= 4
     assert m["nll_bits"] == pytest.approx(m["nll_nats"] / np.log(2))
     assert 0 < m["nll_nats"] < 6.0  # an untrained 256-way softmax: about ln 256 = 5.55 nats
-    assert len(result.per_clip) == 2 * 4 and set(result.summary) == {"model", *ev.BASELINES}
+    assert len(result.per_clip) == 2 * 5 and set(result.summary) == {"model", *ev.BASELINES, ev.CONTROL}
 
 
 @pytest.mark.parametrize(
