@@ -16,7 +16,7 @@ SPACE = {
     "losses.adv": {"loguniform": [0.1, 10.0]},  # lambda_a
 }
 OBJECTIVE = {"metric": "val/onset_corr", "mode": "max"}
-METRICS = ["val/energy_corr", "val/mel_l1", "val/ref_other_fraction"]
+METRICS = ["val/mcd_db", "val/energy_corr", "val/mel_l1", "val/ref_other_fraction"]
 NUM_SAMPLES = 24
 ASHA = {"grace_period": 3, "reduction_factor": 3}
 SEED = 0

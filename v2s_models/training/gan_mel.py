@@ -32,7 +32,9 @@ clips): `mel_l1`, `mel_mse`; `energy_corr` (Pearson correlation of the frame-ene
 and real mel); `onset_corr` (Pearson correlation of the onset strength, the positive frame-energy flux
 max-pooled to one value per video frame, the finest timing vision can give); `onset_corr_mismatched`, the
 same against the real mel of a different clip (the next one in loader order), the chance level that
-`onset_corr` must beat for the timing, not only the category's rhythm, to be learned. When the data has no
+`onset_corr` must beat for the timing, not only the category's rhythm, to be learned; `mcd_db`, the
+evaluation suite's mel-cepstral distortion (`v2s_models.metrics.mcd`, VarietySound's ablation metric) of the
+generated against the real mel. When the data has no
 validation split the test split is used and every metric name starts with `test_split/`.
 
 Mixed precision: when `self.amp_dtype` is set (the Ray loop sets bf16 on a GPU), forward passes run under
@@ -503,7 +505,9 @@ class GanMelSolver(Solver):
     # -------------------------------------------------------------------------------------- validation
     def validate(self, loader: DataLoader) -> dict[str, float]:
         """Vision-only metrics over `loader` (see the module docstring for their meaning)."""
-        sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0}
+        from v2s_models.metrics.mcd import mel_cepstral_distortion
+
+        sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0, "mcd_db": 0.0}
         onsets_generated: list[Tensor] = []
         onsets_real: list[Tensor] = []
         n = other = 0
@@ -514,6 +518,8 @@ class GanMelSolver(Solver):
             sums["energy_corr"] += pearson(frame_energy(gen), frame_energy(real)).sum().item()
             og, orr = onset_strength(gen), onset_strength(real)
             sums["onset_corr"] += pearson(og, orr).sum().item()
+            g_np, r_np = gen.float().cpu().numpy(), real.float().cpu().numpy()
+            sums["mcd_db"] += sum(mel_cepstral_distortion(a, b) for a, b in zip(g_np, r_np, strict=True))
             onsets_generated.append(og)
             onsets_real.append(orr)
             n += len(out["clip_id"])

@@ -16,7 +16,7 @@ GRID = {
 }
 SET = {"model.generator.aux_dim": 32}
 OBJECTIVE = {"metric": "val/onset_corr", "mode": "max"}
-METRICS = ["val/energy_corr", "val/mel_l1", "val/onset_corr_mismatched"]
+METRICS = ["val/mcd_db", "val/energy_corr", "val/mel_l1", "val/onset_corr_mismatched"]
 REGISTER_AS = "regnet"
 SMOKE = {
     "base": "experiments/configs/regnet/debug.yaml",
