@@ -99,5 +99,21 @@ def connect(
         return f"attached to the Ray cluster at {recorded}"
     if recorded:
         log.warning("the Ray cluster recorded at %s does not answer; starting a local instance", recorded)
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=include_dashboard)
+    if not include_dashboard:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+    else:
+        # Our own dashboard port, told to every process of the instance: Ray Train's placement-group cleaner
+        # otherwise looks its cluster up by address "auto", which fails ("multiple active Ray instances") when
+        # another Ray instance runs on the same machine, and the cleaner's thread dies.
+        from ray_jobs.mlflow_server import free_port
+
+        port = free_port()
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=True,
+            dashboard_host="127.0.0.1",
+            dashboard_port=port,
+            runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}},
+        )
     return f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"

@@ -177,11 +177,12 @@ def run_sweep(
     import ray
     from ray import tune
 
+    from ray_jobs.cluster import connect
     from ray_jobs.studies import describe, varying_keys
     from ray_jobs.sweep_trial import run_trial
 
     cpus, gpus, epochs = trial_resources(sweep)
-    print(f"[sweep] {_connect(address=address, num_cpus=num_cpus)}")
+    print(f"[sweep] {connect(address=address, num_cpus=num_cpus)}")
     cluster = ray.cluster_resources()
     concurrency = max_concurrent or derive_concurrency(cluster, cpus, gpus)
     if sweep.kind == "grid":
@@ -300,38 +301,6 @@ def run_sweep(
     finally:
         if server is not None:
             server.stop()
-
-
-def _connect(*, address: str | None, num_cpus: int | None) -> str:
-    """`ray_jobs.cluster.connect`, except that a new local instance gets a dashboard port chosen here and
-    `RAY_API_SERVER_ADDRESS` pointing at it for every process of the job.
-
-    Ray Train's PlacementGroupCleaner (it removes the placement group of a controller that died, e.g. a trial ASHA
-    stopped) finds the cluster by auto-detection, which fails when another Ray instance runs on the machine
-    ("Found multiple active Ray instances"); its monitor thread then stops and the stopped trials' placement
-    groups are never freed. With the address given it does not guess.
-    """
-    import ray
-
-    from ray_jobs.cluster import _accepts_connections, connect, running_cluster_address
-    from ray_jobs.mlflow_server import free_port
-
-    recorded = running_cluster_address()
-    if (
-        ray.is_initialized()
-        or address
-        or os.environ.get("RAY_ADDRESS")
-        or (recorded and _accepts_connections(recorded))
-    ):
-        return connect(address=address, num_cpus=num_cpus)
-    port = free_port()
-    ray.init(
-        address="local", num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=port,
-        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}},
-    )  # fmt: skip
-    return (
-        f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs, dashboard :{port})"
-    )
 
 
 def _sweep_params(sweep: Any, concurrency: int, epochs: int) -> dict[str, Any]:
