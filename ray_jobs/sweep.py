@@ -388,6 +388,11 @@ def _collect(
             status = "finished"
         else:
             status = f"stopped at epoch {epoch}"
+            if run is not None and run.info.status == "FAILED":
+                # Stopping a trial kills its Ray Train controller; the trial's run_training may see that as a
+                # failure and end its run FAILED before Tune reports the stop. Tune says stopped: KILLED.
+                client.set_tag(run.info.run_id, "v2s.sweep.stopped_early", "true")
+                client.set_terminated(run.info.run_id, status="KILLED")
         try:
             objective: float | None = resolve_metric(metrics, sweep.objective.metric)
         except KeyError:

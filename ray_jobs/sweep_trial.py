@@ -131,7 +131,8 @@ class CloseTrialRuns(tune.Callback):
                 filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}' and tags.`{PARENT_TAG}` = '{state['parent_run_id']}'",
             )
             for run in runs:
-                if run.info.status == "RUNNING":
+                # FAILED too for a stop: the killed controller can make run_training end the run FAILED first.
+                if run.info.status == "RUNNING" or (status == "KILLED" and run.info.status == "FAILED"):
                     for k, v in tags.items():
                         client.set_tag(run.info.run_id, k, v)
                     client.set_terminated(run.info.run_id, status=status)
