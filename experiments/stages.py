@@ -29,17 +29,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 MODELS_DIR = Path("models")
 EVALUATIONS_DIR = Path("evaluations")
-
-
-def read_params(root: Path) -> dict[str, Any]:
-    path = root / "params.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the stage from the project folder")
-    return yaml.safe_load(path.read_text()) or {}
 
 
 def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -74,10 +65,12 @@ def _copy_atomic(src: Path, dest: Path) -> None:
 
 def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any]:
     """Trains params.yaml train.experiments.KEY and exports models/KEY/{package/, train.json}."""
+    from dataprep.io import write_json
+    from dataprep.params import load_params
     from ray_jobs.train import RUN_STATE_FILE, run_training
     from v2s_models.config import config_hash, load_config
 
-    params = read_params(root)
+    params = load_params(root / "params.yaml")
     entry = experiment_entry(params, key)
     config_path = root / entry["config"]
     cfg = load_config(config_path, entry["set"])
@@ -124,9 +117,7 @@ def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any
         "metrics": outcome.metrics,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
-    tmp = out / "train.json.part"
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    tmp.replace(out / "train.json")
+    write_json(out / "train.json", record)
     return record
 
 

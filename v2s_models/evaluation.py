@@ -797,9 +797,9 @@ def log_to_mlflow(evaluation: Evaluation, run_id: str, *, tracking_uri: str) -> 
 
 # ----------------------------------------------------------------------------------- the DVC stages
 def _stage_params(root: Path) -> dict[str, Any]:
-    import yaml
+    from dataprep.params import load_params
 
-    params = yaml.safe_load((root / "params.yaml").read_text()) or {}
+    params = load_params(root / "params.yaml")
     cfg = {**DEFAULTS, **(params.get("evaluate") or {})}
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
