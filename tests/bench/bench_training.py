@@ -5,7 +5,8 @@ For each config (experiments/configs/<model>/<variant>.yaml) it measures trainin
 - plain: `v2s_models.training.loop` in this process, 1 thread;
 - ray 1w / ray 2w: `ray_jobs.train.run_training` (TorchTrainer, gloo, 1 CPU per worker, untracked, checkpoints
   every epoch as in real runs); the rate is the workers' total (`perf/clips_per_s`, reported by rank 0).
-Columns: Ray's overhead ratio plain / ray-1w (goal: <= 1.10, i.e. one worker within 10 % of the plain loop),
+Columns: Ray's overhead ratio plain / ray-1w (goal: <= 1.10, i.e. one worker within 10 % of the plain loop;
+with `--repeats N` the median of N alternating plain / Ray-1w pairs, since one pair's ratio varies by +-10 %),
 the 2-worker speed-up over 1 worker, and the wall time of each `fit()` (worker-group start included, ~19 s).
 
 Data: the project's prepared data (`--root`, default: the current folder, after `dvc repro`). Without a
@@ -15,6 +16,8 @@ on values), and configs that need other features are skipped. Nothing is written
     python tests/bench/bench_training.py            # every config's debug / demo / paper variant
     python tests/bench/bench_training.py --quick    # regnet debug only, 3 steps
     python tests/bench/bench_training.py --configs experiments/configs/regnet/paper.yaml --steps 5
+    python tests/bench/bench_training.py --configs experiments/configs/zhou/frame_paper.yaml --steps 2 \
+        --set batch_size=2 --set train.max_seconds=1.0    # paper-size model, CPU-sized batch and clip
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -36,7 +40,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run as a script: the repository's packages first
 
-from ray_jobs.train import run_training  # noqa: E402
+from ray_jobs.train import parse_overrides, run_training  # noqa: E402
 from v2s_models.config import load_config  # noqa: E402
 from v2s_models.training import loop  # noqa: E402
 
@@ -102,7 +106,7 @@ def plain_rate(cfg: dict[str, Any], root: Path, *, steps: int, epochs: int) -> t
 
 
 def ray_rate(
-    cfg: dict[str, Any], root: Path, storage: Path, *, workers: int, steps: int, epochs: int
+    cfg: dict[str, Any], root: Path, storage: Path, *, workers: int, steps: int, epochs: int, rep: int = 0
 ) -> tuple[float, float]:
     """(total clips/s of the last epoch, wall seconds of fit()) under Ray Train."""
     run_cfg = dict(cfg)
@@ -112,7 +116,7 @@ def ray_rate(
         out = run_training(
             run_cfg,
             root=root,
-            run_name=f"bench-{cfg['name']}-{workers}w",
+            run_name=f"bench-{cfg['name']}-{workers}w-{rep}",  # a new run each time (a known name resumes)
             storage=storage,
             tracking=False,
             max_steps_per_epoch=steps,
@@ -131,9 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2, help="epochs (the last one is measured)")
     ap.add_argument("--workers", default="1,2", help="Ray worker counts to run")
     ap.add_argument(
+        "--repeats", type=int, default=1, help="plain / Ray-1-worker pairs per config (medians reported)"
+    )
+    ap.add_argument(
         "--budget-s", type=float, default=600.0, help="skip Ray runs when a plain epoch is slower"
     )
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="dotted override for every config (e.g. --set batch_size=2 to fit paper sizes on a CPU)")  # fmt: skip
     args = ap.parse_args(argv)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -156,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             data_note = "random regnet-size features (no data/prepared/manifest.jsonl under --root)"
         rows: list[dict[str, Any]] = []
         print(f"# Training throughput: plain loop vs Ray Train ({data_note})\n")
-        print(f"{steps} steps per epoch, last of {args.epochs} epochs measured; 1 thread per process.\n")
+        print(
+            f"{steps} steps per epoch, last of {args.epochs} epochs measured; 1 thread per process; "
+            f"{args.repeats} plain / Ray-1w pair(s) per config, medians (range of the pairs' ratios)."
+        )
+        print(f"Overrides: {' '.join(args.overrides) or 'none'}.\n")
         print("| config | batch | plain clips/s | ray 1w clips/s | plain / ray 1w | ray 2w clips/s | 2w / 1w "
               "| fit 1w s | fit 2w s | note |")  # fmt: skip
         print("|---|---|---|---|---|---|---|---|---|---|")
@@ -164,18 +177,40 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{path.parent.name}/{path.stem}"
             row: dict[str, Any] = {"config": name}
             try:
-                cfg = load_config(path)
+                cfg = load_config(path, parse_overrides(args.overrides))
                 row["batch"] = int(cfg["batch_size"])
-                row["plain"], plain_s = plain_rate(cfg, root, steps=steps, epochs=args.epochs)
-                if not ray.is_initialized():  # after the first plain run: Ray's start-up would slow it down
-                    ray.init(address="local", num_cpus=max(2, max(worker_counts)), include_dashboard=True)
-                if plain_s > args.budget_s:
-                    row["note"] = f"plain epoch {plain_s:.0f} s > budget: Ray runs skipped"
-                else:
-                    for w in worker_counts:
-                        row[f"ray{w}"], row[f"fit{w}"] = ray_rate(
-                            cfg, root, Path(tmp) / "ray_results", workers=w, steps=steps, epochs=args.epochs
+                # plain and Ray 1-worker runs alternate `--repeats` times; the ratio is the median of the pairs'
+                # ratios (one pair's ratio moves by +-10 % on this machine from run to run)
+                plains, ray1s, ratios = [], [], []
+                for rep in range(args.repeats):
+                    plain, plain_s = plain_rate(cfg, root, steps=steps, epochs=args.epochs)
+                    plains.append(plain)
+                    # Ray starts after the first plain run: its start-up would slow that run down
+                    if not ray.is_initialized():
+                        ray.init(address="local", num_cpus=max(2, max(worker_counts)), include_dashboard=True)
+                    if plain_s > args.budget_s:
+                        row["note"] = f"plain epoch {plain_s:.0f} s > budget: Ray runs skipped"
+                        break
+                    for w in worker_counts if rep == 0 else [w for w in worker_counts if w == 1]:
+                        rate, row[f"fit{w}"] = ray_rate(
+                            cfg,
+                            root,
+                            Path(tmp) / "ray_results",
+                            workers=w,
+                            steps=steps,
+                            epochs=args.epochs,
+                            rep=rep,
                         )
+                        if w == 1:
+                            ray1s.append(rate)
+                            ratios.append(plain / rate)
+                        else:
+                            row[f"ray{w}"] = rate
+                row["plain"] = statistics.median(plains)
+                if ray1s:
+                    row["ray1"] = statistics.median(ray1s)
+                    row["ratio"] = statistics.median(ratios)
+                    row["ratios"] = [round(r, 3) for r in ratios]
             except Exception as e:  # noqa: BLE001 (a config this data cannot feed: say so, go on)
                 row["note"] = f"skipped: {type(e).__name__}: {str(e).splitlines()[0][:120]}"
                 if os.environ.get("V2S_BENCH_TRACEBACK"):
@@ -185,7 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             def fmt(key: str, digits: int = 2, r: dict[str, Any] = row) -> str:
                 return f"{r[key]:.{digits}f}" if key in r else "-"
 
-            ratio = f"{row['plain'] / row['ray1']:.2f}" if "plain" in row and "ray1" in row else "-"
+            ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+            if len(row.get("ratios", [])) > 1:
+                ratio += f" ({min(row['ratios']):.2f}-{max(row['ratios']):.2f})"
             speedup = f"{row['ray2'] / row['ray1']:.2f}" if "ray1" in row and "ray2" in row else "-"
             print(f"| {name} | {row.get('batch', '-')} | {fmt('plain')} | {fmt('ray1')} | {ratio} | {fmt('ray2')} "
                   f"| {speedup} | {fmt('fit1', 1)} | {fmt('fit2', 1)} | {row.get('note', '')} |", flush=True)  # fmt: skip
