@@ -195,6 +195,27 @@ def test_varietysound_validation_uses_another_clips_reference(tiny_root: Path) -
     assert metrics["test_split/ref_other_fraction"] == 1.0
 
 
+def test_varietysound_real_background_validation(tiny_root: Path) -> None:
+    """train.val_background: real (Table 8's "w Bi") feeds the clip's own mel as background: with it, replacing
+    a clip's mel changes that clip's output; with the default (silence) it does not (test above)."""
+    solver = build_solver(_cfg("varietysound", **{"train.val_background": "real"}), root=tiny_root)
+    rows = [r for r in read_manifest(MANIFEST, split=["train", "test"], root=tiny_root)]
+    val = MelVisualDataset([r for r in rows if r["category"] in {"cough", "drum"}], root=tiny_root)
+    victim = val.rows[0]["clip_id"]
+    clean, noisy = _generated(solver, val), _generated(solver, _ReplaceMel(val, {victim}))
+    assert not torch.equal(clean[victim][0], noisy[victim][0])
+    silent = build_solver(_cfg("varietysound"), root=tiny_root)  # same seed: the same weights
+    assert not torch.equal(_generated(silent, val)[victim][0], clean[victim][0])
+
+    with pytest.raises(ValueError, match="train.val_background"):
+        build_solver(_cfg("varietysound", **{"train.val_background": "noise"}), root=tiny_root)
+    with pytest.raises(ValueError, match="train.val_background: 'real' needs a VarietySound"):
+        build_solver(_cfg("regnet", **{"train": {"val_background": "real"}}), root=tiny_root)
+    no_bg = {"train.val_background": "real", "model.generator.use_background": False}
+    with pytest.raises(ValueError, match="use_background"):
+        build_solver(_cfg("varietysound", **no_bg), root=tiny_root)
+
+
 def test_validation_on_a_real_val_split(tiny_root: Path) -> None:
     """With a non-empty val split the metric names carry no split prefix."""
     cfg = _cfg("regnet", **{"data.val_split": "test"})

@@ -24,7 +24,8 @@ the authors' code; their gradients from the G step are discarded (zeroed before 
 toggling `requires_grad`, which DistributedDataParallel does not allow.
 
 Validation (`validate`) uses vision only: modules in eval mode; REGNET is called without the real mel (its
-regularizer's output is zero) and with a fixed-seed noise; VarietySound gets silence as background and, as
+regularizer's output is zero) and with a fixed-seed noise; VarietySound gets silence as background (unless
+`train.val_background: real`) and, as
 reference, the mel of ANOTHER clip of the same category in the loader (the next one in loader order, cyclic)
 when the category has one there, else the clip's own mel; `ref_other_fraction` reports the share of clips
 that got another clip's reference. The target mel is read only to score the output. Metrics (means over
@@ -47,7 +48,9 @@ category). The generator's visual_dim / video_dim must equal the features' width
 
 Solver-specific options (`cfg['train']`, all optional): `tdad_shift` [min, max] mel frames, `artifact_clips`
 (default 4), `griffin_lim_iters` (default 32), `val_seed` (default 0: the noise / resampling draws of
-validation and artifacts).
+validation and artifacts), `val_background` (VarietySound: `silence`, the default, or `real`: validation and
+artifacts give the generator the clip's own mel as background, VarietySound's Table 8 "w Bi" row; the metrics
+then no longer measure vision-only generation).
 
 Artifacts (`write_artifacts`): for a few validation clips taken across categories, generated-vs-real mel PNGs,
 Griffin-Lim wavs and mp4s with the generated soundtrack on the source video (`training/artifacts.py`).
@@ -175,6 +178,18 @@ class GanMelSolver(Solver):
         self.artifact_clips = int(train_opts.get("artifact_clips", 4))
         self.griffin_lim_iters = int(train_opts.get("griffin_lim_iters", 32))
         self.val_seed = int(train_opts.get("val_seed", 0))
+        self.val_background = str(train_opts.get("val_background", "silence"))
+        if self.val_background not in ("silence", "real"):
+            raise ValueError(
+                f"train.val_background: expected 'silence' or 'real', got {self.val_background!r}"
+            )
+        if self.val_background == "real" and (
+            self.system != "varietysound" or self.unwrapped("generator").background_encoder is None
+        ):
+            raise ValueError(
+                "train.val_background: 'real' needs a VarietySound generator with its background encoder "
+                "(model.generator.use_background true)"
+            )
         self.val_split_used: str | None = None
         self._val_set: Dataset | None = None
 
@@ -476,7 +491,12 @@ class GanMelSolver(Solver):
                     else:
                         reference = [refs[c] for c in ids]
                         ref_mel = torch.stack([ref_mels[r] for r in reference]).to(self.device)
-                        generated = G(visual, ref_mel, None, generator=rng)  # background: silence
+                        # background: silence, or (train.val_background: real, Table 8's "w Bi") the clip's
+                        # own mel, which then reaches the output through the background encoder
+                        background = (
+                            batch["mel"][keep].to(self.device) if self.val_background == "real" else None
+                        )
+                        generated = G(visual, ref_mel, background, generator=rng)
                 yield {
                     "clip_id": ids,
                     "category": [batch["category"][i] for i in keep],
