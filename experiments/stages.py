@@ -3,6 +3,8 @@
     python -m experiments.stages train KEY       # params.yaml train.experiments.KEY -> models/KEY/
     python -m experiments.stages evaluate KEY    # models/KEY/ -> evaluations/KEY/ (metrics.json, tables, plots)
     python -m experiments.stages report          # evaluations/*/metrics.json -> results/results.{md,csv}
+    python -m experiments.stages filter          # params.yaml filter: a correlation tower -> models/correlation_tower/,
+                                                 # then data/filtered/{high,low}.jsonl (correlation-filtered system)
 
 Each entry of `train.experiments` in params.yaml names an experiment config and optional dotted overrides:
 
@@ -24,6 +26,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +34,8 @@ from typing import Any
 
 MODELS_DIR = Path("models")
 EVALUATIONS_DIR = Path("evaluations")
+FILTERED_DIR = Path("data/filtered")
+TOWER_KEY = "correlation_tower"  # run name and models/ folder of the filter stage's tower
 
 
 def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -63,15 +68,18 @@ def _copy_atomic(src: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any]:
-    """Trains params.yaml train.experiments.KEY and exports models/KEY/{package/, train.json}."""
+def train(
+    key: str, *, root: Path, storage: Path | None = None, entry: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Trains params.yaml train.experiments.KEY (or `entry`, {config, set}, under the name KEY) and exports
+    models/KEY/{package/, train.json}."""
     from dataprep.io import write_json
     from dataprep.params import load_params
     from ray_jobs.train import RUN_STATE_FILE, run_training
     from v2s_models.config import config_hash, load_config
 
     params = load_params(root / "params.yaml")
-    entry = experiment_entry(params, key)
+    entry = dict(entry) if entry is not None else experiment_entry(params, key)
     config_path = root / entry["config"]
     cfg = load_config(config_path, entry["set"])
     storage = (storage or root / "ray_results").resolve()
@@ -96,7 +104,7 @@ def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any
         storage=storage,
         config_path=config_path,
         num_cpus=int(num_cpus) if num_cpus else None,
-        extra_tags={"v2s.dvc_stage": f"train@{key}"},
+        extra_tags={"v2s.dvc_stage": "filter" if key == TOWER_KEY else f"train@{key}"},
     )
     if outcome.package is None:
         raise RuntimeError(f"run {key!r} left no model package in {outcome.run_dir}")
@@ -121,6 +129,57 @@ def train(key: str, *, root: Path, storage: Path | None = None) -> dict[str, Any
     return record
 
 
+def filter_entry(params: Mapping[str, Any]) -> dict[str, Any]:
+    """params.yaml `filter`, checked: {tower: {config, set}, high_quantile, low_quantile, splits}."""
+    from v2s_models.correlation_filter import check_quantile
+
+    section = params.get("filter")
+    if not isinstance(section, Mapping):
+        raise ValueError("params.yaml: no `filter` section (tower, high_quantile, low_quantile, splits)")
+    tower = experiment_entry(
+        {"train": {"experiments": {"filter.tower": section.get("tower")}}}, "filter.tower"
+    )
+    splits = section.get("splits")
+    if splits is not None and (not isinstance(splits, list) or not all(isinstance(x, str) for x in splits)):
+        raise ValueError(f"params.yaml filter.splits: expected a list of split names or null, got {splits!r}")
+    quantiles = {
+        name: check_quantile(f"params.yaml filter.{name}", section.get(name, 0.5))
+        for name in ("high_quantile", "low_quantile")
+    }
+    return {"tower": tower, "splits": splits, **quantiles}
+
+
+def filter_stage(*, root: Path, storage: Path | None = None) -> dict[str, Any]:
+    """The correlation-filtered system's data step: trains params.yaml `filter.tower` (a correlation tower) into
+    models/correlation_tower/, scores every usable clip of the prepared manifest with it and writes
+    data/filtered/{high,low}.jsonl + summary.json (`v2s_models.correlation_filter`), the training sets of the
+    `correlation_subsets` ablation grid. The subsets are written to a temporary folder and swapped in whole, so
+    a failure leaves the previous ones as they were."""
+    from dataprep.params import load_params
+    from v2s_models.correlation_filter import load_tower, score_manifest, write_subsets
+
+    entry = filter_entry(load_params(root / "params.yaml"))
+    record = train(TOWER_KEY, root=root, storage=storage, entry=entry["tower"])
+    tower = load_tower(root / MODELS_DIR / TOWER_KEY / "package")
+    manifest = "data/prepared/manifest.jsonl"
+    scores = score_manifest(tower, manifest, root)
+    with tempfile.TemporaryDirectory(prefix="v2s-filter-") as tmp:
+        summary = write_subsets(
+            manifest,
+            scores,
+            tmp,
+            high_quantile=entry["high_quantile"],
+            low_quantile=entry["low_quantile"],
+            root=root,
+            splits=entry["splits"],
+        )
+        summary["tower"] = {"model_uri": record["model_uri"], "mlflow_run_id": record["mlflow_run_id"]}
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (root / FILTERED_DIR).parent.mkdir(parents=True, exist_ok=True)
+        _copy_atomic(Path(tmp), root / FILTERED_DIR)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     from v2s_models.config import ConfigError
 
@@ -134,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=Path("."))
     p = sub.add_parser("report", help="one table of every evaluation: results/results.{md,csv}")
     p.add_argument("--root", type=Path, default=Path("."))
+    p = sub.add_parser("filter", help="train params.yaml filter.tower, write data/filtered/{high,low}.jsonl")
+    p.add_argument("--root", type=Path, default=Path("."))
     args = ap.parse_args(argv)
     root = args.root.resolve()
     try:
@@ -144,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             from v2s_models.evaluation import evaluate_stage
 
             evaluate_stage(args.key, root=root)
+        elif args.stage == "filter":
+            summary = filter_stage(root=root)
+            print(json.dumps({k: summary[k] for k in ("scored", "high_clips", "low_clips", "tower")}))
         else:
             from v2s_models.evaluation import report_stage
 

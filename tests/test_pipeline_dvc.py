@@ -1,5 +1,6 @@
 """A real `dvc repro` of the whole pipeline on the tiny SynthFoley set, in a temporary copy of the repository:
-data stages, then the train and evaluate stages with the debug presets (1 epoch), then the report."""
+data stages, then the train and evaluate stages with the debug presets (1 epoch), the correlation filter, then
+the report."""
 
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ def tiny_repo(tmp_path_factory) -> Path:
                     "set": {"epochs": 1},
                 },
             },
+            "filter.tower": {
+                "config": "experiments/configs/correlation/tower_debug.yaml",
+                "set": {"epochs": 1},
+            },
             "evaluate.max_clips": 4,
             "evaluate.samples": 1,
         },
@@ -158,6 +163,26 @@ def test_repro_trains_evaluates_and_reports_every_default_model(tiny_repo):
     assert "regnet_debug" in results and "varietysound_debug" in results and "same_category" in results
     out = _dvc(tiny_repo, "metrics", "show")
     assert "onset_f1" in out, out
+
+
+def test_repro_filters_the_data_by_correlation(tiny_repo):
+    """The filter stage: a tower trained on the data scores the training clips; the other splits go to both."""
+    summary = _read(tiny_repo / "data/filtered/summary.json")
+    assert summary["splits"] == ["train"] and summary["tower"]["model_uri"].startswith("models:/")
+    assert (tiny_repo / "models/correlation_tower/package/v2s_model.yaml").is_file()
+    rows = [json.loads(x) for x in (tiny_repo / "data/prepared/manifest.jsonl").read_text().splitlines()]
+    train = {r["clip_id"] for r in rows if r["split"] == "train"}
+    others = {r["clip_id"] for r in rows if r["split"] != "train"}
+    assert summary["scored"] == len(train)
+    subsets = {}
+    for name in ("high", "low"):
+        subset = [json.loads(x) for x in (tiny_repo / f"data/filtered/{name}.jsonl").read_text().splitlines()]
+        subsets[name] = {r["clip_id"]: r["correlation"] for r in subset if r["split"] == "train"}
+        assert {r["clip_id"] for r in subset if r["split"] != "train"} == others
+        assert 0 < len(subsets[name]) < len(train), name
+    assert min(subsets["high"].values()) >= summary["high_threshold"]
+    assert max(subsets["low"].values()) <= summary["low_threshold"]
+    assert set(subsets["high"]) | set(subsets["low"]) == train
 
 
 def test_second_repro_is_a_no_op(tiny_repo):

@@ -82,6 +82,13 @@ def score_manifest(
     return scores
 
 
+def check_quantile(name: str, q: Any) -> float:
+    """`q` as a float when it is a number in [0, 1]; else a ValueError naming `name`."""
+    if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 <= q <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {q!r}")
+    return float(q)
+
+
 def write_subsets(
     manifest: str | Path,
     scores: Mapping[str, float],
@@ -100,8 +107,7 @@ def write_subsets(
     written row is the manifest's row with `correlation` (the score, or null) added, in manifest order.
     """
     for name, q in (("high_quantile", high_quantile), ("low_quantile", low_quantile)):
-        if isinstance(q, bool) or not isinstance(q, int | float) or not 0.0 <= q <= 1.0:
-            raise ValueError(f"{name} must be a number in [0, 1], got {q!r}")
+        check_quantile(name, q)
     path = _manifest_path(manifest, root)
     if not path.is_file():
         raise FileNotFoundError(f"manifest {path} not found")
