@@ -163,7 +163,9 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
     def err(key: str, msg: str) -> StudyError:
         return StudyError(f"{where}: {key}: {msg}")
 
-    unknown = sorted(set(c) - KNOWN - {"DELETE"})
+    import experiments.sweeps as helpers  # its constants (DELETE, ONE_CPU) may be imported by a declaration
+
+    unknown = sorted(set(c) - KNOWN - {k for k in vars(helpers) if k.isupper()})
     if unknown:
         raise err(unknown[0], f"unknown setting (known: {', '.join(sorted(KNOWN))})")
     if not doc:

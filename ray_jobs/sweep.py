@@ -123,6 +123,43 @@ def derive_concurrency(cluster: Mapping[str, float], cpus: float, gpus: float) -
     return max(1, n)
 
 
+def check_fits(cluster: Mapping[str, float], cpus: float, gpus: float, trial_cpu: float) -> None:
+    """A ValueError, before any trial starts, when one trial needs more CPUs or GPUs than the whole cluster has
+    (Tune would otherwise leave it pending for ever)."""
+    have_cpu, have_gpu = float(cluster.get("CPU", 0.0)), float(cluster.get("GPU", 0.0))
+    if cpus > have_cpu + 1e-6:
+        raise ValueError(
+            f"a trial needs {cpus:g} CPUs ({trial_cpu:g} for its driver + num_workers x scaling.cpus_per_worker) "
+            f"but the Ray cluster has {have_cpu:g}: lower them (e.g. --set scaling.cpus_per_worker="
+            f"{max(0.1, have_cpu - trial_cpu):g}) or add machines"
+        )
+    if gpus > have_gpu + 1e-6:
+        raise ValueError(
+            f"a trial needs {gpus:g} GPUs (scaling.use_gpu with num_workers workers) but the Ray cluster has "
+            f"{have_gpu:g}: --set scaling.use_gpu=false, or a cluster with GPUs"
+        )
+
+
+def check_data(sweep: Any, root: Path) -> None:
+    """Every trial's `data.manifest` exists under `root`, before Ray starts: a grid entry that trains on a subset
+    nobody wrote (the correlation-filtered subsets) fails here, naming the entry and the file."""
+    from ray_jobs.studies import space_points, trial_config
+
+    configs = {f"GRID.{label}": trial_config(sweep, label=label) for label in sweep.grid}
+    if sweep.kind == "study":
+        configs["BASE"] = trial_config(sweep, space_points(sweep.space)[0])
+    for where, cfg in configs.items():
+        manifest = Path((cfg.get("data") or {}).get("manifest") or "data/prepared/manifest.jsonl")
+        path = manifest if manifest.is_absolute() else root / manifest
+        if not path.is_file():
+            hint = (
+                " (the correlation-filtered subsets: `dvc repro filter` writes them)"
+                if "filtered" in manifest.parts
+                else " (run `dvc repro` to prepare the data)"
+            )
+            raise FileNotFoundError(f"{sweep.path}: {where}: data.manifest {path} does not exist{hint}")
+
+
 # --------------------------------------------------------------------------------------------------- driver
 def run_sweep(
     sweep: Any,
@@ -154,6 +191,7 @@ def run_sweep(
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"invalid sweep name {name!r} (a folder name: no '/', not hidden)")
     root = Path(root).resolve()
+    check_data(sweep, root)
     storage = root / "ray_results" / "sweeps"
     sweep_dir = storage / name
     state_path = sweep_dir / STATE_FILE
@@ -184,6 +222,7 @@ def run_sweep(
     cpus, gpus, epochs = trial_resources(sweep)
     print(f"[sweep] {connect(address=address, num_cpus=num_cpus)}")
     cluster = ray.cluster_resources()
+    check_fits(cluster, cpus, gpus, sweep.trial_cpu)
     concurrency = max_concurrent or derive_concurrency(cluster, cpus, gpus)
     if sweep.kind == "grid":
         concurrency = min(concurrency, len(sweep.grid))

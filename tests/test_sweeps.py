@@ -219,6 +219,39 @@ def test_cli_rejects_a_bad_study_before_starting_ray(
     assert main([GRID, "--num-samples", "3", "--root", str(tmp_path)]) == 2
 
 
+def test_a_grid_on_missing_subsets_fails_before_ray_starts(tmp_path: Path) -> None:
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import check_data, run_sweep
+
+    corr = load_sweep("correlation_subsets")
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    (tmp_path / "data/prepared/manifest.jsonl").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"GRID\.high_correlation: .*high\.jsonl.*dvc repro filter"):
+        run_sweep(corr, root=tmp_path, register=False)
+    assert not (tmp_path / "ray_results").exists() and not (tmp_path / "mlflow.db").exists()
+    (tmp_path / "data/filtered").mkdir()
+    (tmp_path / "data/filtered/high.jsonl").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"GRID\.low_correlation"):
+        check_data(corr, tmp_path)
+    (tmp_path / "data/filtered/low.jsonl").write_text("")
+    check_data(corr, tmp_path)
+
+
+def test_a_trial_larger_than_the_cluster_is_refused() -> None:
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import check_fits, trial_resources
+
+    check_fits({"CPU": 2.0}, 2.0, 0.0, 0.1)
+    with pytest.raises(ValueError, match=r"needs 2\.1 CPUs .* has 2: .*--set scaling\.cpus_per_worker=1\.9"):
+        check_fits({"CPU": 2.0}, 2.1, 0.0, 0.1)
+    with pytest.raises(ValueError, match=r"needs 1 GPUs .* has 0: --set scaling\.use_gpu=false"):
+        check_fits({"CPU": 16.0}, 1.1, 1.0, 0.1)
+    for study in SHIPPED:  # every shipped declaration fits a 2-core machine, one trial per core
+        cpus, gpus, _ = trial_resources(load_sweep(study))
+        assert (cpus, gpus) == (1.0, 0.0), study
+        check_fits({"CPU": 2.0}, cpus, gpus, 0.1)
+
+
 def test_concurrency_follows_the_cluster() -> None:
     from ray_jobs.studies import load_sweep
     from ray_jobs.sweep import derive_concurrency, trial_resources

@@ -5,6 +5,11 @@ described in `ray_jobs/studies.py` and `docs/sweeps.md`. Run one with
 `python -m ray_jobs.sweep experiments/sweeps/<study>.py [--smoke-test]`.
 """
 
+ONE_CPU = {"scaling.cpus_per_worker": 0.9}
+"""The shipped declarations' SET: a trial takes one CPU (0.1 for its driver + 0.9 for its one Train worker, which
+then runs torch on 1 thread), so trials run side by side, one per core (the demo configs ask for 2 CPUs a worker,
+which with the driver's 0.1 would not fit a 2-core machine at all)."""
+
 DELETE = "__delete__"
 """An override value that removes the key (e.g. `{"model.tdad": DELETE, "optim.tdad": DELETE}`)."""
 

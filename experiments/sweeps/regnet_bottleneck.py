@@ -8,9 +8,10 @@ cannot predict. The search covers its width (`aux_dim`, powers of two from 2 to 
 (`onset_corr`: correlation of generated and real onset strength; higher is better).
 """
 
-from experiments.sweeps import pow2
+from experiments.sweeps import ONE_CPU, pow2
 
 BASE = "experiments/configs/regnet/demo.yaml"
+SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)
 SPACE = {
     "model.generator.aux_dim": {"choice": pow2(2, 256)},
     "model.generator.aux_type": {"choice": ["lstm_last", "lstm_sample", "conv"]},

@@ -7,9 +7,10 @@ video to the decoder; a wide one may carry acoustic content the timbre encoder s
 vision-only validation alignment with another clip's reference timbre (`onset_corr`; higher is better).
 """
 
-from experiments.sweeps import pow2
+from experiments.sweeps import ONE_CPU, pow2
 
 BASE = "experiments/configs/varietysound/demo.yaml"
+SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)
 SPACE = {
     "model.generator.bottleneck_dim": {"choice": pow2(2, 64)},
     "losses.mel": {"loguniform": [1000.0, 100000.0]},  # lambda_m

@@ -7,9 +7,10 @@ sample (nats, teacher forcing; lower is better). The encoders themselves (Frame 
 ablation grid `ablations/zhou_encoders.py`; point BASE at frame_demo.yaml or flow_demo.yaml to size those.
 """
 
-from experiments.sweeps import pow2
+from experiments.sweeps import ONE_CPU, pow2
 
 BASE = "experiments/configs/zhou/seq_demo.yaml"
+SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)
 SPACE = {
     "model.model.dim": {"choice": pow2(32, 512)},
     "model.model.emb_dim": {"choice": pow2(16, 128)},

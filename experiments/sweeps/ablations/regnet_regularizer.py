@@ -7,6 +7,8 @@ reports as worse alignment; the three designs differ in how much temporal detail
 (`lstm_sample` and `conv` keep timing, `lstm_last` only a summary). Width 32 (the authors' shipped setting).
 """
 
+from experiments.sweeps import ONE_CPU
+
 BASE = "experiments/configs/regnet/demo.yaml"
 GRID = {
     "without_regularizer": {"model.generator.aux_type": "none"},
@@ -14,7 +16,7 @@ GRID = {
     "lstm_sample": {"model.generator.aux_type": "lstm_sample"},
     "conv": {"model.generator.aux_type": "conv"},
 }
-SET = {"model.generator.aux_dim": 32}
+SET = {**ONE_CPU, "model.generator.aux_dim": 32}  # one CPU a trial (experiments/sweeps/__init__.py)
 OBJECTIVE = {"metric": "val/onset_corr", "mode": "max"}
 METRICS = ["val/mcd_db", "val/energy_corr", "val/mel_l1", "val/onset_corr_mismatched"]
 REGISTER_AS = "regnet"

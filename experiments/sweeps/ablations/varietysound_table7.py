@@ -7,9 +7,10 @@ trained from scratch with the same seed and data. The TDAD exists for alignment,
 `onset_corr`; the mel discriminator exists for realism (the paper's MOS). Rows are ranked by `val/mcd_db`, the metric of the paper's table.
 """
 
-from experiments.sweeps import DELETE
+from experiments.sweeps import DELETE, ONE_CPU
 
 BASE = "experiments/configs/varietysound/demo.yaml"
+SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)
 GRID = {
     "proposed": {},
     "without_mel_discriminator": {"model.mel_discriminator": DELETE, "optim.mel_discriminator": DELETE},

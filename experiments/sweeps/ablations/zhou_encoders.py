@@ -6,12 +6,16 @@ Each row trains one preset with the same SampleRNN size and data, scored on the 
 log-likelihood per sample (lower is better) and the envelope correlation of a short vision-only generation.
 """
 
+from experiments.sweeps import ONE_CPU
+
 GRID = {
     "frame": {"_base_": "experiments/configs/zhou/frame_demo.yaml"},
     "seq": {"_base_": "experiments/configs/zhou/seq_demo.yaml"},
     "flow": {"_base_": "experiments/configs/zhou/flow_demo.yaml"},
 }
+
 BASE = "experiments/configs/zhou/seq_demo.yaml"
+SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)
 OBJECTIVE = {"metric": "val/nll", "mode": "min"}
 METRICS = ["val/nll_bits", "val/gen_envelope_corr"]
 REGISTER_AS = "zhou"
