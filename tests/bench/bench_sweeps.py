@@ -22,7 +22,8 @@ machinery (REGNET debug config, 2 epochs of 2 steps, a 2 x 2 space, 4 study tria
 about ASHA's savings.
 
     python tests/bench/bench_sweeps.py --quick
-    python tests/bench/bench_sweeps.py --data /path/to/project --samples 8
+    python tests/bench/bench_sweeps.py --data /path/to/project --samples 8 --save-grid grid.json
+    python tests/bench/bench_sweeps.py --data /path/to/project --grid-from grid.json --grace-period 3  # study only
 """
 
 from __future__ import annotations
@@ -142,6 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)"
     )
+    ap.add_argument(
+        "--grace-period", type=int, default=None, help="ASHA grace period in epochs (plan's default)"
+    )
+    ap.add_argument(
+        "--reduction-factor", type=int, default=None, help="ASHA reduction factor (plan's default)"
+    )
+    ap.add_argument(
+        "--save-grid", type=Path, default=None, help="write the grid's trial records to this JSON"
+    )
+    ap.add_argument(
+        "--grid-from",
+        type=Path,
+        default=None,
+        help="skip the grid: compare with the records a run with --save-grid wrote (same plan required)",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -150,6 +166,20 @@ def main(argv: list[str] | None = None) -> int:
     plan = dict(QUICK if args.quick else FULL)
     if args.samples:
         plan["samples"] = args.samples
+    plan["asha"] = dict(plan["asha"])
+    if args.grace_period is not None:
+        plan["asha"]["grace_period"] = args.grace_period
+    if args.reduction_factor is not None:
+        plan["asha"]["reduction_factor"] = args.reduction_factor
+    grid_plan = {
+        k: plan[k] for k in ("base", "space", "set", "max_steps")
+    }  # what the grid's figures depend on
+    saved = None
+    if args.grid_from is not None:
+        saved = json.loads(args.grid_from.read_text())
+        if saved.get("plan") != json.loads(json.dumps(grid_plan)):
+            print(f"{args.grid_from}: made with another plan ({saved.get('plan')}), not {grid_plan}")
+            return 2
     data = args.data.resolve()
     if not (data / "data/prepared/manifest.jsonl").is_file():
         print(f"no prepared data in {data} (data/prepared/manifest.jsonl): run `dvc repro` or pass --data")
@@ -169,18 +199,27 @@ def main(argv: list[str] | None = None) -> int:
         for s in (grid, study):
             s.max_steps_per_epoch = plan["max_steps"]
         os.environ["RAY_TMPDIR"] = str(Path(tmp) / "r")  # a private local instance (short socket paths)
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        over: list[float] = []
         t0 = time.perf_counter()
-        out_grid = run_sweep(grid, root=root, num_cpus=args.num_cpus, register=False)
+        if saved is None:
+            out_grid = run_sweep(grid, root=root, num_cpus=args.num_cpus, register=False)
+            g = trial_records(uri, out_grid.name)
+            over += overheads(out_grid.sweep_dir)
+            grid_wall = time.perf_counter() - t0
+        else:
+            g, grid_wall = saved["records"], float(saved["wall_s"])
         t1 = time.perf_counter()
         out_study = run_sweep(study, root=root, num_cpus=args.num_cpus, register=False)
         t2 = time.perf_counter()
-        uri = f"sqlite:///{root / 'mlflow.db'}"
-        g = trial_records(uri, out_grid.name)
         s = trial_records(uri, out_study.name)
-        over = overheads(out_grid.sweep_dir) + overheads(out_study.sweep_dir)
+        over += overheads(out_study.sweep_dir)
 
     grid_epochs = sum(r["epochs"] for r in g)
-    grid_seconds = sum(r["seconds"] for r in g)
+    grid_seconds = sum(r["seconds"] for r in g) if saved is None else float(saved["seconds_total"])
+    if args.save_grid is not None and saved is None:
+        doc = {"plan": grid_plan, "records": g, "wall_s": grid_wall, "seconds_total": grid_seconds}
+        args.save_grid.write_text(json.dumps(doc, indent=2) + "\n")
     best = max(r["objective"] for r in g if r["objective"] is not None)
     target = best - 0.05 * abs(best)
     spent = spent_s = 0.0
@@ -204,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"per-trial overhead, trial start -> first training step: median {statistics.median(over):.1f} s "
           f"(min {min(over):.1f}, max {max(over):.1f}; {len(over)} trials)")  # fmt: skip
-    print(f"grid:  {len(g)} trials, {grid_epochs} epochs ({grid_seconds:.0f} s of epochs), wall {t1 - t0:.0f} s, "
+    print(f"grid:  {len(g)} trials, {grid_epochs} epochs ({grid_seconds:.0f} s of epochs), wall {grid_wall:.0f} s, "
           f"best val/onset_corr {best:.4g}")  # fmt: skip
     print(f"study: {len(s)} trials ({sum(r['status'] == 'KILLED' for r in s)} stopped by ASHA), {study_epochs} epochs "
           f"= {study_epochs / max(grid_epochs, 1):.0%} of the grid's, wall {t2 - t1:.0f} s")  # fmt: skip
