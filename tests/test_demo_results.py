@@ -34,10 +34,13 @@ def test_demo_regnet_beats_the_wrong_timing_baselines_on_onset_f1():
     assert s["regnet_demo"]["av_offset_abs_ms"] < s["same_category"]["av_offset_abs_ms"]
 
 
-def test_demo_varietysound_follows_the_picture():
-    # The demo VarietySound learns less timing than REGNET (docs/results.md: onset F1 below the same-category
-    # baseline); what holds is that its sound follows the video it was given rather than any video.
+def test_demo_varietysound_learns_alignment():
+    # Since its demo config trains on 1 thread (docs/results.md), VarietySound beats the same-category baseline
+    # (here: the reference clip itself, right sound with the wrong timing) and its own sound on another video.
     s = _metrics("varietysound_demo")
     model, control = s["varietysound_demo"], s["model_other_video"]
-    assert model["onset_f1"] > 1.5 * control["onset_f1"]
-    assert model["av_offset_abs_ms"] < control["av_offset_abs_ms"]
+    assert model["onset_f1"] > s["same_category"]["onset_f1"]
+    assert model["onset_f1"] > 2 * control["onset_f1"]
+    assert model["av_offset_abs_ms"] < min(
+        control["av_offset_abs_ms"], s["same_category"]["av_offset_abs_ms"]
+    )
