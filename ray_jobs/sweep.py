@@ -360,19 +360,33 @@ def _sweep_params(sweep: Any, concurrency: int, epochs: int) -> dict[str, Any]:
     return params
 
 
+def finite_size(space: Mapping[str, Mapping[str, list[Any]]]) -> int | None:
+    """How many distinct points a space of choices (and integer ranges) has; None when a dimension is
+    continuous."""
+    n = 1
+    for dist in space.values():
+        ((name, args),) = dist.items()
+        if name == "choice":
+            n *= len({json.dumps(v, sort_keys=True) for v in args})
+        elif name == "randint":
+            n *= int(args[1]) - int(args[0]) + 1
+        else:
+            return None
+    return n
+
+
 def _new_tuner(
     sweep: Any, trainable: Any, *, name: str, storage: Path, epochs: int, concurrency: int, state_path: Path
 ) -> Any:
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
 
-    from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, FinishingASHA
+    from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, DistinctOptunaSearch, FinishingASHA
 
     if sweep.kind == "study":
         param_space = tune_space(sweep.space)
         tune_config = tune.TuneConfig(
             metric=OBJECTIVE_KEY, mode=sweep.objective.mode, num_samples=sweep.num_samples,
-            search_alg=OptunaSearch(seed=sweep.seed),
+            search_alg=DistinctOptunaSearch(seed=sweep.seed, size=finite_size(sweep.space)),
             scheduler=FinishingASHA(time_attr="epoch", max_t=epochs, grace_period=sweep.asha["grace_period"],
                                     reduction_factor=sweep.asha["reduction_factor"], stop_last_trials=False),
             max_concurrent_trials=concurrency, reuse_actors=False,

@@ -252,6 +252,37 @@ def test_a_trial_larger_than_the_cluster_is_refused() -> None:
         check_fits({"CPU": 2.0}, cpus, gpus, 0.1)
 
 
+def test_studies_do_not_repeat_points_of_a_finite_space() -> None:
+    """Seeded TPE repeats points of a small categorical space (5 distinct in 8 draws over 12 points, with seed 0);
+    the sweep's searcher gives 8 distinct ones, deterministically, and repeats only once every point was seen."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    from ray_jobs.sweep import finite_size, tune_space
+    from ray_jobs.sweep_trial import DistinctOptunaSearch
+
+    space = {"a": {"choice": [4, 32, 256]}, "b": {"choice": ["x", "y"]}, "c": {"choice": [1.0, 10.0]}}
+    assert finite_size(space) == 12 and finite_size({**space, "d": {"randint": [1, 4]}}) == 48
+    assert finite_size({"a": {"loguniform": [1.0, 10.0]}}) is None
+
+    def draws(searcher: Any, n: int) -> list[str]:
+        searcher.set_search_properties("objective", "max", tune_space(space))
+        out = []
+        for i in range(n):
+            out.append(json.dumps(searcher.suggest(f"t{i}"), sort_keys=True))
+            searcher.on_trial_complete(f"t{i}", {"objective": float(i % 3), "training_iteration": 1})
+        return out
+
+    plain = draws(OptunaSearch(seed=0), 8)
+    assert len(set(plain)) < 8  # the failure this searcher exists for (fixed by the seed)
+    distinct = draws(DistinctOptunaSearch(seed=0, size=12), 8)
+    assert len(set(distinct)) == 8 and distinct == draws(DistinctOptunaSearch(seed=0, size=12), 8)
+    tiny = {"a": {"choice": [1, 2]}}
+    searcher = DistinctOptunaSearch(seed=0, size=2)
+    searcher.set_search_properties("objective", "max", tune_space(tiny))
+    got = [searcher.suggest(f"t{i}")["a"] for i in range(3)]
+    assert sorted(got[:2]) == [1, 2] and got[2] in (1, 2)  # every point seen: a repeat is allowed
+
+
 def test_concurrency_follows_the_cluster() -> None:
     from ray_jobs.studies import load_sweep
     from ray_jobs.sweep import derive_concurrency, trial_resources
