@@ -68,13 +68,13 @@ class DistinctOptunaSearch(OptunaSearch):
     points of a small categorical space: 8 trials over 12 points drew only 5 distinct points in
     docs/benchmarks.md's first run. A repeated point is told to Optuna as failed (TPE ignores failed trials) and
     Optuna is asked again, up to `max_tries` times (then the last draw is kept); once all `size` points of a
-    finite space (None: infinite) were suggested, repeats are allowed. The seen points are in the searcher's state (`__dict__`), which Tune
-    saves with the sweep, so a resumed sweep remembers them."""
+    finite space (None: infinite) were suggested, repeats are allowed. The seen points are in the searcher's
+    state (`__dict__`), which Tune saves with the sweep, so a resumed sweep remembers them."""
 
     def __init__(self, *args: Any, size: int | None = None, max_tries: int = 200, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._v2s_size, self._v2s_max_tries = size, max_tries
-        self._v2s_seen: list[str] = []
+        self._v2s_seen: set[str] = set()
 
     def suggest(self, trial_id: str) -> dict | None:
         config = None
@@ -83,9 +83,9 @@ class DistinctOptunaSearch(OptunaSearch):
             if config is None:
                 return None
             key = json.dumps(config, sort_keys=True, default=str)
-            full = self._v2s_size is not None and len(set(self._v2s_seen)) >= self._v2s_size
+            full = self._v2s_size is not None and len(self._v2s_seen) >= self._v2s_size
             if key not in self._v2s_seen or full or attempt == self._v2s_max_tries - 1:
-                self._v2s_seen.append(key)
+                self._v2s_seen.add(key)
                 return config
             self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
         return config
