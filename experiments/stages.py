@@ -45,14 +45,16 @@ def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
         raise ValueError(
             f"params.yaml train.experiments has no {key!r} (have: {', '.join(sorted(experiments)) or 'none'})"
         )
-    entry = experiments[key]
+    return check_entry(experiments[key], f"train.experiments.{key}")
+
+
+def check_entry(entry: Any, where: str) -> dict[str, Any]:
+    """An experiment entry {config: path, set: {dotted: value}} found at params.yaml `where`, checked."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("config"), str):
-        raise ValueError(f"params.yaml train.experiments.{key}: expected a mapping with a 'config' path")
+        raise ValueError(f"params.yaml {where}: expected a mapping with a 'config' path")
     overrides = entry.get("set") or {}
     if not isinstance(overrides, Mapping):
-        raise ValueError(
-            f"params.yaml train.experiments.{key}.set: expected a mapping of dotted keys to values"
-        )
+        raise ValueError(f"params.yaml {where}.set: expected a mapping of dotted keys to values")
     return {"config": entry["config"], "set": dict(overrides)}
 
 
@@ -136,9 +138,7 @@ def filter_entry(params: Mapping[str, Any]) -> dict[str, Any]:
     section = params.get("filter")
     if not isinstance(section, Mapping):
         raise ValueError("params.yaml: no `filter` section (tower, high_quantile, low_quantile, splits)")
-    tower = experiment_entry(
-        {"train": {"experiments": {"filter.tower": section.get("tower")}}}, "filter.tower"
-    )
+    tower = check_entry(section.get("tower"), "filter.tower")
     splits = section.get("splits")
     if splits is not None and (not isinstance(splits, list) or not all(isinstance(x, str) for x in splits)):
         raise ValueError(f"params.yaml filter.splits: expected a list of split names or null, got {splits!r}")
