@@ -55,10 +55,11 @@ DISTRIBUTIONS = ("choice", "loguniform", "uniform", "randint")
 MODES = ("max", "min")
 KNOWN = {
     "BASE", "SPACE", "GRID", "SET", "OBJECTIVE", "METRICS", "NUM_SAMPLES", "ASHA", "SEED", "REGISTER_AS",
-    "SMOKE", "TRIAL_CPU",
+    "SMOKE", "TRIAL_CPU", "SEARCH",
 }  # fmt: skip
 SMOKE_KEYS = ("base", "bases", "set", "num_samples", "entries", "max_steps_per_epoch", "asha")
 ASHA_KEYS = ("grace_period", "reduction_factor")
+SEARCH_KEYS = ("n_startup_trials", "multivariate")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -70,6 +71,14 @@ class StudyError(ValueError):
 class Objective:
     metric: str
     mode: str  # max | min
+    window: int = 1  # the objective is the mean of the metric over a trial's last `window` epochs
+
+    @property
+    def label(self) -> str:
+        """How tables and tags name the objective."""
+        if self.window == 1:
+            return self.metric
+        return f"{self.metric}, mean of the last {self.window} epochs"
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Sweep:
     num_samples: int
     asha: dict[str, int]
     seed: int
+    search: dict[str, Any]
     register_as: str | None
     trial_cpu: float
     max_steps_per_epoch: int | None = None
@@ -103,8 +113,9 @@ class Sweep:
         """Hash of everything that decides which trials run: re-submitting under the same name must match."""
         plan = {
             "kind": self.kind, "base": self.base, "space": self.space, "grid": self.grid, "fixed": self.fixed,
-            "objective": [self.objective.metric, self.objective.mode], "num_samples": self.num_samples,
-            "asha": self.asha, "seed": self.seed, "smoke": self.smoke, "bases": self.bases,
+            "objective": [self.objective.metric, self.objective.mode]
+            + ([self.objective.window] if self.objective.window != 1 else []), "num_samples": self.num_samples,
+            "asha": self.asha, "seed": self.seed, "search": self.search, "smoke": self.smoke, "bases": self.bases,
             "max_steps_per_epoch": self.max_steps_per_epoch,
         }  # fmt: skip
         return hashlib.sha256(json.dumps(plan, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -193,6 +204,7 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
     asha = {"grace_period": _int(asha_in.get("grace_period", 1), err, "ASHA.grace_period", 1),
             "reduction_factor": _int(asha_in.get("reduction_factor", 2), err, "ASHA.reduction_factor", 2)}  # fmt: skip
     seed = _int(c.get("SEED", 0), err, "SEED", 0)
+    search = _search(c.get("SEARCH", {}), kind, num_samples, err)
     register_as = c.get("REGISTER_AS")
     if register_as is not None and (not isinstance(register_as, str) or not _LABEL.match(register_as)):
         raise err(
@@ -208,7 +220,7 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
     sweep = Sweep(
         name=path.stem, path=path, kind=kind, question=doc, base=base, space=space, grid=grid, fixed=fixed,
         objective=objective, metrics=metrics, num_samples=num_samples if kind == "study" else 1, asha=asha,
-        seed=seed, register_as=register_as, trial_cpu=float(trial_cpu),
+        seed=seed, search=search, register_as=register_as, trial_cpu=float(trial_cpu),
         bases={k: v.pop(BASE_KEY) for k, v in grid.items() if BASE_KEY in v},
     )  # fmt: skip
     if smoke:
@@ -270,9 +282,31 @@ def _int(v: Any, err: Any, key: str, minimum: int) -> int:
     return v
 
 
+def default_startup_trials(num_samples: int) -> int:
+    """TPE's random start-up trials when the declaration does not say: PLACEHOLDER."""
+    return 10
+
+
+def _search(v: Any, kind: str, num_samples: int, err: Any) -> dict[str, Any]:
+    if not isinstance(v, Mapping) or set(v) - set(SEARCH_KEYS):
+        raise err("SEARCH", f"expected a mapping with keys among {', '.join(SEARCH_KEYS)}, got {v!r}")
+    if kind == "grid" and v:
+        raise err("SEARCH", "an ablation grid samples nothing: remove SEARCH")
+    startup = _int(
+        v.get("n_startup_trials", default_startup_trials(num_samples)), err, "SEARCH.n_startup_trials", 1
+    )
+    multivariate = v.get("multivariate", False)
+    if not isinstance(multivariate, bool):
+        raise err("SEARCH.multivariate", f"expected True or False, got {multivariate!r}")
+    return {"n_startup_trials": startup, "multivariate": multivariate}
+
+
 def _objective(v: Any, err: Any) -> Objective:
-    if not isinstance(v, Mapping) or set(v) != {"metric", "mode"}:
-        raise err("OBJECTIVE", f"expected {{'metric': 'val/<name>', 'mode': 'max' | 'min'}}, got {v!r}")
+    if not isinstance(v, Mapping) or not {"metric", "mode"} <= set(v) <= {"metric", "mode", "window"}:
+        raise err(
+            "OBJECTIVE",
+            f"expected {{'metric': 'val/<name>', 'mode': 'max' | 'min'[, 'window': epochs]}}, got {v!r}",
+        )
     metric, mode = v["metric"], v["mode"]
     if not isinstance(metric, str) or not metric.startswith("val/"):
         raise err(
@@ -281,7 +315,7 @@ def _objective(v: Any, err: Any) -> Objective:
         )
     if mode not in MODES:
         raise err("OBJECTIVE.mode", f"must be 'max' or 'min', got {mode!r}")
-    return Objective(metric, mode)
+    return Objective(metric, mode, _int(v.get("window", 1), err, "OBJECTIVE.window", 1))
 
 
 def _overrides(v: Any, err: Any, key: str) -> dict[str, Any]:

@@ -308,8 +308,8 @@ def run_sweep(
             from ray_jobs.sweep_report import write_table
 
             paths = write_table(
-                rows, tmp, title=name, question=sweep.question.split("\n\n")[0], objective=sweep.objective.metric,
-                mode=sweep.objective.mode, metrics=sweep.metrics, param_keys=varying_keys(sweep),
+                rows, tmp, title=name, question=sweep.question.split("\n\n")[0], objective=sweep.objective.label,
+                mode=sweep.objective.mode, metrics=table_metrics(sweep), param_keys=varying_keys(sweep),
                 keep_order=sweep.kind == "grid", best=best.variant if best else None,
             )  # fmt: skip
             parent.log_artifact(Path(tmp), artifact_path="comparison")
@@ -343,17 +343,25 @@ def run_sweep(
             server.stop()
 
 
+def table_metrics(sweep: Any) -> list[str]:
+    """The comparison table's metric columns: the declared METRICS, after the objective's last value when the
+    objective is a window's mean."""
+    return ([sweep.objective.metric] if sweep.objective.window > 1 else []) + list(sweep.metrics)
+
+
 def _sweep_params(sweep: Any, concurrency: int, epochs: int) -> dict[str, Any]:
     params = {
         "sweep.kind": sweep.kind, "sweep.base": sweep.base, "sweep.objective": sweep.objective.metric,
-        "sweep.mode": sweep.objective.mode, "sweep.seed": sweep.seed, "sweep.max_concurrent": concurrency,
-        "sweep.epochs": epochs, "sweep.smoke_test": sweep.smoke,
+        "sweep.mode": sweep.objective.mode, "sweep.objective_window": sweep.objective.window,
+        "sweep.seed": sweep.seed, "sweep.max_concurrent": concurrency, "sweep.epochs": epochs, "sweep.smoke_test": sweep.smoke,
         "sweep.set": json.dumps(sweep.fixed, default=str),
     }  # fmt: skip
     if sweep.kind == "study":
         params.update({"sweep.num_samples": sweep.num_samples, "sweep.search": "optuna.TPESampler",
                        "sweep.scheduler": "ASHA", "sweep.asha.grace_period": sweep.asha["grace_period"],
-                       "sweep.asha.reduction_factor": sweep.asha["reduction_factor"]})  # fmt: skip
+                       "sweep.asha.reduction_factor": sweep.asha["reduction_factor"],
+                       "sweep.search.n_startup_trials": sweep.search["n_startup_trials"],
+                       "sweep.search.multivariate": sweep.search["multivariate"]})  # fmt: skip
         params.update({f"space.{k}": json.dumps(v) for k, v in sweep.space.items()})
     else:
         params.update({f"grid.{k}": json.dumps(v, default=str) for k, v in sweep.grid.items()})
@@ -381,15 +389,14 @@ def _new_tuner(
 ) -> Any:
     from ray import tune
 
-    from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, DistinctOptunaSearch, FinishingASHA
+    from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, study_scheduler, study_searcher
 
     if sweep.kind == "study":
         param_space = tune_space(sweep.space)
         tune_config = tune.TuneConfig(
             metric=OBJECTIVE_KEY, mode=sweep.objective.mode, num_samples=sweep.num_samples,
-            search_alg=DistinctOptunaSearch(seed=sweep.seed, size=finite_size(sweep.space)),
-            scheduler=FinishingASHA(time_attr="epoch", max_t=epochs, grace_period=sweep.asha["grace_period"],
-                                    reduction_factor=sweep.asha["reduction_factor"], stop_last_trials=False),
+            search_alg=study_searcher(sweep, finite_size(sweep.space)),
+            scheduler=study_scheduler(sweep, epochs),
             max_concurrent_trials=concurrency, reuse_actors=False,
             trial_dirname_creator=lambda t: t.trial_id,
         )  # fmt: skip
@@ -416,7 +423,7 @@ def _collect(
     """Table rows of every trial; closes child runs still RUNNING (a trial that never reported its end)."""
     from ray_jobs.studies import resolve_metric
     from ray_jobs.sweep_report import TrialRow, row_metrics
-    from ray_jobs.sweep_trial import TRIAL_TAG, find_child_runs, trial_variant
+    from ray_jobs.sweep_trial import OBJECTIVE_KEY, TRIAL_TAG, find_child_runs, trial_variant
 
     # A run still RUNNING now belongs to a trial that ended without closing it (stopped, or interrupted by a
     # driver that died; a restored trial may then have logged into a new run): end it KILLED.
@@ -448,15 +455,20 @@ def _collect(
                 client.set_tag(run.info.run_id, "v2s.sweep.stopped_early", "true")
                 client.set_terminated(run.info.run_id, status="KILLED")
         try:
-            objective: float | None = resolve_metric(metrics, sweep.objective.metric)
+            last: float | None = resolve_metric(metrics, sweep.objective.metric)
         except KeyError:
-            objective = None
+            last = None
+        objective = metrics.get(OBJECTIVE_KEY, last)  # what Tune saw (the window's mean)
+        objective = float(objective) if objective is not None else None
+        row_values = row_metrics(metrics, sweep.metrics)
+        if sweep.objective.window > 1:
+            row_values = {sweep.objective.metric: last, **row_values}
         if sweep.kind == "grid":
             params = {k: v for k, v in sweep.grid.get(variant, {}).items()}
             if variant in sweep.bases:
                 params["_base_"] = Path(sweep.bases[variant]).name
         rows.append(TrialRow(variant=variant, params=params, objective=objective,
-                             metrics=row_metrics(metrics, sweep.metrics), epochs=epoch, status=status,
+                             metrics=row_values, epochs=epoch, status=status,
                              run_id=run.info.run_id if run is not None else None, extra={"trial_id": trial_id}))  # fmt: skip
     if sweep.kind == "grid":
         order = {label: i for i, label in enumerate(sweep.grid)}
@@ -494,14 +506,14 @@ def _register(
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     tags = {
         "v2s.sweep": sweep_name, "v2s.sweep.parent_run_id": parent_run_id, "v2s.sweep.variant": best.variant,
-        "v2s.sweep.objective": f"{sweep.objective.metric}={best.objective:.6g} ({sweep.objective.mode})",
+        "v2s.sweep.objective": f"{sweep.objective.label}={best.objective:.6g} ({sweep.objective.mode})",
     }  # fmt: skip
     for k, v in tags.items():
         client.set_model_version_tag(reg_name, info["version"], k, v)
     client.update_model_version(
         reg_name, info["version"],
         description=f"Best trial ({best.variant}) of sweep {sweep_name} (parent run {parent_run_id}): "
-                    f"{sweep.objective.metric} = {best.objective:.6g}.",
+                    f"{sweep.objective.label} = {best.objective:.6g}.",
     )  # fmt: skip
     print(f"[sweep] registered {info['model_uri']} (version {info['version']}) from run {best.run_id}")
     return info

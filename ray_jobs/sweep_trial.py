@@ -33,16 +33,20 @@ PARENT_TAG = "mlflow.parentRunId"
 
 
 class ReportToTune(TuneReportCallback):
-    """Forwards the Ray Train run's reports to the enclosing Tune trial, adding `objective` (the declared metric,
-    the `val/<split>_split/` fallback applied). A report without it fails the trial, naming the metric."""
+    """Forwards the Ray Train run's reports to the enclosing Tune trial, adding `objective`: the declared metric
+    (the `val/<split>_split/` fallback applied), or with `window` > 1 its mean over the trial's last `window`
+    reports (fewer before the trial has made that many; a trial restored from its checkpoint starts counting
+    again). A report without the metric fails the trial, naming it."""
 
-    def __init__(self, objective: str) -> None:
+    def __init__(self, objective: str, window: int = 1) -> None:
         super().__init__()
-        self.objective = objective
+        self.objective, self.window = objective, window
+        self.history: list[float] = []
 
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         first = dict(metrics[0])
-        first[OBJECTIVE_KEY] = resolve_metric(first, self.objective)
+        self.history = [*self.history, resolve_metric(first, self.objective)][-self.window :]
+        first[OBJECTIVE_KEY] = sum(self.history) / len(self.history)
         super().after_report(run_context, [first, *metrics[1:]], checkpoint)
 
 
@@ -64,31 +68,118 @@ class FinishingASHA(ASHAScheduler):
 class DistinctOptunaSearch(OptunaSearch):
     """Ray Tune's OptunaSearch (TPE, seeded) that does not suggest a point again while unseen points remain.
 
-    Optuna's TPE draws its first `n_startup_trials` (10) at random, with replacement, and TPE itself repeats
-    points of a small categorical space: 8 trials over 12 points drew only 5 distinct points in
-    docs/benchmarks.md's first run. A repeated point is told to Optuna as failed (TPE ignores failed trials) and
-    Optuna is asked again, up to `max_tries` times (then the last draw is kept); once all `size` points of a
-    finite space (None: infinite) were suggested, repeats are allowed. The seen points are in the searcher's
-    state (`__dict__`), which Tune saves with the sweep, so a resumed sweep remembers them."""
+    Optuna's TPE draws its first `n_startup_trials` at random, with replacement, and TPE itself repeats points of a
+    small categorical space: 8 trials over 12 points drew only 5 distinct points in docs/benchmarks.md's first run,
+    and once its model has a clear favourite it proposes that same point on nearly every draw. A repeated point is
+    told to Optuna as failed (TPE ignores failed trials) and Optuna is asked again, up to `max_tries` times; if it
+    still proposes seen points, the study takes the unseen point nearest to its last proposal (`nearest_unseen`:
+    TPE's favourite is taken, so its closest neighbour is the next best guess), enqueued into the Optuna study so
+    that the trial is Optuna's like any other. Once all `size` points of a finite space (None: infinite, where
+    nothing is enumerated and repeats are only retried) were suggested, repeats are allowed. The seen points are
+    in the searcher's state (`__dict__`), which Tune saves with the sweep, so a resumed sweep remembers them."""
 
-    def __init__(self, *args: Any, size: int | None = None, max_tries: int = 200, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, size: int | None = None, choices: dict[str, list[Any]] | None = None,
+        max_tries: int = 10, tie_seed: int = 0, **kwargs: Any,
+    ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self._v2s_size, self._v2s_max_tries = size, max_tries
+        self._v2s_choices = choices  # the finite space's values per key (for nearest_unseen), or None
         self._v2s_seen: set[str] = set()
+        self._v2s_tie_seed = tie_seed
+
+    @staticmethod
+    def _key(config: dict[str, Any]) -> str:
+        return json.dumps(config, sort_keys=True, default=str)
 
     def suggest(self, trial_id: str) -> dict | None:
         config = None
-        for attempt in range(self._v2s_max_tries):
+        for attempt in range(self._v2s_max_tries + 1):
             config = super().suggest(trial_id)
             if config is None:
                 return None
-            key = json.dumps(config, sort_keys=True, default=str)
+            key = self._key(config)
             full = self._v2s_size is not None and len(self._v2s_seen) >= self._v2s_size
-            if key not in self._v2s_seen or full or attempt == self._v2s_max_tries - 1:
-                self._v2s_seen.add(key)
-                return config
+            if key not in self._v2s_seen or full:
+                break
+            if attempt == self._v2s_max_tries:
+                nearest = None
+                if self._v2s_choices is not None:
+                    nearest = nearest_unseen(
+                        config,
+                        self._v2s_choices,
+                        self._v2s_seen,
+                        seed=self._v2s_tie_seed * 100_003 + len(self._v2s_seen),
+                    )
+                if nearest is None:
+                    break  # keep the repeat (nothing to enumerate)
+                self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
+                self._ot_study.enqueue_trial(nearest)
+                config = super().suggest(trial_id)
+                if config is None:
+                    return None
+                break
             self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
+        self._v2s_seen.add(self._key(config))
         return config
+
+
+def nearest_unseen(
+    config: dict[str, Any], choices: dict[str, list[Any]], seen: set[str], *, seed: int = 0
+) -> dict[str, Any] | None:
+    """The unseen point of a finite space (`choices`: key -> values) closest to `config`; None when all were seen.
+
+    Distance: the sum over keys of |i - j| / (n - 1), i and j the positions of the two values in the key's list
+    when its values are numbers (an ordered choice such as widths 4, 32, 256), else 0 or 1. Ties are broken at
+    random (seeded)."""
+    import itertools
+    import random
+
+    keys = list(choices)
+
+    def position(k: str, v: Any) -> int:
+        return [json.dumps(c, default=str) for c in choices[k]].index(json.dumps(v, default=str))
+
+    def distance(point: dict[str, Any]) -> float:
+        d = 0.0
+        for k in keys:
+            vals = choices[k]
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
+            i, j = position(k, config[k]), position(k, point[k])
+            d += abs(i - j) / max(1, len(vals) - 1) if numeric else float(i != j)
+        return d
+
+    unseen = []
+    for values in itertools.product(*(choices[k] for k in keys)):
+        point = dict(zip(keys, values, strict=True))
+        if json.dumps(point, sort_keys=True, default=str) not in seen:
+            unseen.append(point)
+    if not unseen:
+        return None
+    best = min(distance(p) for p in unseen)
+    return random.Random(seed).choice([p for p in unseen if distance(p) == best])
+
+
+def study_searcher(sweep: Sweep, size: int | None) -> DistinctOptunaSearch:
+    """The searcher of a study: Optuna's TPE, seeded, with the declaration's SEARCH settings (start-up trials,
+    multivariate), no point of a finite space (`size` points) suggested twice before every point was tried."""
+    sampler = optuna.samplers.TPESampler(
+        seed=sweep.seed, n_startup_trials=sweep.search["n_startup_trials"],
+        multivariate=sweep.search["multivariate"],
+    )  # fmt: skip
+    choices = None
+    if size is not None and all(set(d) == {"choice"} for d in sweep.space.values()):
+        choices = {k: list(d["choice"]) for k, d in sweep.space.items()}
+    return DistinctOptunaSearch(sampler=sampler, size=size, choices=choices, tie_seed=sweep.seed)
+
+
+def study_scheduler(sweep: Sweep, epochs: int) -> FinishingASHA:
+    """The scheduler of a study: ASHA on the per-epoch objective (`epoch` as time), never stopping a trial at its
+    last epoch."""
+    return FinishingASHA(
+        time_attr="epoch", max_t=epochs, grace_period=sweep.asha["grace_period"],
+        reduction_factor=sweep.asha["reduction_factor"], stop_last_trials=False,
+    )  # fmt: skip
 
 
 def trial_variant(sweep: Sweep, config: dict[str, Any], trial_id: str) -> tuple[str, dict[str, Any]]:
@@ -123,7 +214,7 @@ def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
         experiment=plan["experiment"],
         max_steps_per_epoch=sweep.max_steps_per_epoch,
         extra_tags=tags,
-        callbacks=[ReportToTune(sweep.objective.metric)],
+        callbacks=[ReportToTune(sweep.objective.metric, sweep.objective.window)],
     )
 
 

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,6 +189,12 @@ def test_bad_declarations_name_the_key(tmp_path: Path) -> None:
         'GRID = {"x": {}}\nASHA = {"grace_period": 1}': "ASHA",
         'SPACE = {"losses.mel": {"choice": [1.0]}}\nNUM_SAMPLE = 3': "NUM_SAMPLE",
         'SPACE = {"losses.mel": {"choice": [1.0]}}\nASHA = {"grace_period": 5}': "ASHA.grace_period",
+        'SPACE = {"losses.mel": {"choice": [1.0]}}\nSEARCH = {"n_startup_trial": 2}': "SEARCH",
+        'SPACE = {"losses.mel": {"choice": [1.0]}}\nSEARCH = {"n_startup_trials": 0}': "SEARCH.n_startup_trials",
+        'SPACE = {"losses.mel": {"choice": [1.0]}}\nSEARCH = {"multivariate": 1}': "SEARCH.multivariate",
+        'GRID = {"x": {}}\nSEARCH = {"n_startup_trials": 2}': "SEARCH",
+        'SPACE = {"losses.mel": {"choice": [1.0]}}\nOBJECTIVE = {"metric": "val/x", "mode": "max", "window": 0}': "OBJECTIVE.window",
+        'SPACE = {"losses.mel": {"choice": [1.0]}}\nOBJECTIVE = {"metric": "val/x", "mode": "max", "last": 2}': "OBJECTIVE",
     }
     for body, expected in cases.items():
         with pytest.raises(StudyError, match=expected.replace(".", r"\.").replace("/", "/")):
@@ -276,11 +283,61 @@ def test_studies_do_not_repeat_points_of_a_finite_space() -> None:
     assert len(set(plain)) < 8  # the failure this searcher exists for (fixed by the seed)
     distinct = draws(DistinctOptunaSearch(seed=0, size=12), 8)
     assert len(set(distinct)) == 8 and distinct == draws(DistinctOptunaSearch(seed=0, size=12), 8)
+    # once TPE's model has a favourite it proposes it on nearly every draw: the searcher then takes the unseen
+    # point nearest to it (here every draw after 2 start-up trials, with (256, y, 10.0) scoring best)
+    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=2)
+    searcher = DistinctOptunaSearch(
+        sampler=sampler, size=12, choices={k: d["choice"] for k, d in space.items()}
+    )
+    searcher.set_search_properties("objective", "max", tune_space(space))
+    points = []
+    for i in range(12):
+        config = searcher.suggest(f"t{i}")
+        points.append(json.dumps(config, sort_keys=True))
+        score = float(config["a"] == 256) + float(config["b"] == "y") + float(config["c"] == 10.0)
+        searcher.on_trial_complete(f"t{i}", {"objective": score, "training_iteration": 1})
+    assert len(set(points)) == 12  # every point once, TPE's favourites first
     tiny = {"a": {"choice": [1, 2]}}
     searcher = DistinctOptunaSearch(seed=0, size=2)
     searcher.set_search_properties("objective", "max", tune_space(tiny))
     got = [searcher.suggest(f"t{i}")["a"] for i in range(3)]
     assert sorted(got[:2]) == [1, 2] and got[2] in (1, 2)  # every point seen: a repeat is allowed
+
+
+def test_nearest_unseen_point() -> None:
+    from ray_jobs.sweep_trial import nearest_unseen
+
+    choices = {"a": [4, 32, 256], "b": ["x", "y", "z"]}
+    key = lambda p: json.dumps(p, sort_keys=True)  # noqa: E731
+    seen = {key({"a": 32, "b": "x"})}
+    # ordered numbers: one step along `a` (4 or 256, 0.5 each) is nearer than another category (1)
+    got = {key(nearest_unseen({"a": 32, "b": "x"}, choices, seen, seed=s)) for s in range(20)}
+    assert got == {key({"a": 4, "b": "x"}), key({"a": 256, "b": "x"})}  # a tie, broken by the seed
+    seen |= {key({"a": a, "b": "x"}) for a in (4, 256)}
+    assert nearest_unseen({"a": 32, "b": "x"}, choices, seen)["a"] == 32
+    every = {key({"a": a, "b": b}) for a in choices["a"] for b in choices["b"]}
+    assert nearest_unseen({"a": 4, "b": "x"}, choices, every) is None
+
+
+def test_objective_window_averages_the_last_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from ray_jobs.sweep_trial import OBJECTIVE_KEY, ReportToTune
+
+    sent: list[float] = []
+    monkeypatch.setattr(TuneReportCallback, "__init__", lambda self: None)  # (it must run in a Tune session)
+    monkeypatch.setattr(
+        TuneReportCallback, "after_report", lambda self, ctx, m, ckpt: sent.append(m[0][OBJECTIVE_KEY])
+    )
+    cb = ReportToTune("val/onset_corr", window=3)
+    for v in (0.1, 0.4, -0.2, 0.7):
+        cb.after_report(None, [{"val/test_split/onset_corr": v}], None)
+    assert sent == pytest.approx([0.1, 0.25, 0.1, 0.3])
+    sent.clear()
+    plain = ReportToTune("val/onset_corr")
+    for v in (0.1, 0.4):
+        plain.after_report(None, [{"val/onset_corr": v}], None)
+    assert sent == pytest.approx([0.1, 0.4])
 
 
 def test_concurrency_follows_the_cluster() -> None:

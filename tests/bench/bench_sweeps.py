@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+OBJECTIVE = "val/onset_corr"
 sys.path.insert(0, str(REPO))  # run as a script: the repository's packages first
 
 FULL = {
@@ -49,7 +50,7 @@ FULL = {
         "model.generator.aux_type": ["lstm_last", "conv"],
         "losses.mel": [1000.0, 10000.0],
     },
-    "set": {"epochs": 6, "scaling.cpus_per_worker": 0.9},  # one CPU a trial: two side by side on 2 cores
+    "set": {"epochs": 12, "scaling.cpus_per_worker": 0.9},  # one CPU a trial: two side by side on 2 cores
     "samples": 8,
     "asha": {"grace_period": 1, "reduction_factor": 2},
     "max_steps": 22,  # half of a demo epoch (176 training clips, batch 4): 6 x 22 steps = 3 demo epochs a trial
@@ -78,9 +79,9 @@ def write_declarations(folder: Path, plan: dict[str, Any]) -> tuple[Path, Path]:
     common = f"""
 BASE = {plan["base"]!r}
 SET = {plan["set"]!r}
-OBJECTIVE = {{"metric": "val/onset_corr", "mode": "max"}}
+OBJECTIVE = {{"metric": "val/onset_corr", "mode": "max", "window": {plan.get("window", 1)}}}
 METRICS = ["val/mel_l1"]
-SEED = 0
+SEED = {plan.get("seed", 0)}
 """
     grid_path = folder / "bench_grid.py"
     grid_path.write_text(
@@ -93,13 +94,15 @@ SEED = 0
 {common}SPACE = {space!r}
 NUM_SAMPLES = {plan["samples"]}
 ASHA = {plan["asha"]!r}
+SEARCH = {plan.get("search", {})!r}
 ''')
     )
     return grid_path, study_path
 
 
 def trial_records(uri: str, experiment: str) -> list[dict[str, Any]]:
-    """Per child run: end time, epochs trained, seconds of epochs, final objective, status."""
+    """Per child run: name, status, sampled point, end time, final objective, and per epoch: the objective, the
+    epoch's seconds (`perf/epoch_s`) and the time it was reported (ms since the epoch, MLflow's timestamp)."""
     from mlflow import MlflowClient
 
     from ray_jobs.studies import resolve_metric
@@ -110,13 +113,22 @@ def trial_records(uri: str, experiment: str) -> list[dict[str, Any]]:
     for run in client.search_runs([exp.experiment_id], max_results=1000):
         if "mlflow.parentRunId" not in run.data.tags:
             continue
-        epochs = client.get_metric_history(run.info.run_id, "perf/epoch_s")
+        epochs = sorted(client.get_metric_history(run.info.run_id, "perf/epoch_s"), key=lambda m: m.step)
         try:
-            objective = resolve_metric(run.data.metrics, "val/onset_corr")
-        except KeyError:
-            objective = None
-        out.append({"end": run.info.end_time or 0, "epochs": len(epochs), "seconds": sum(m.value for m in epochs),
-                    "objective": objective, "status": run.info.status, "name": run.info.run_name})  # fmt: skip
+            objective = resolve_metric(run.data.metrics, OBJECTIVE)
+            key = next(
+                k for k in run.data.metrics if k == OBJECTIVE or k.endswith(OBJECTIVE.split("/", 1)[1])
+            )
+            curve = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+        except (KeyError, StopIteration):
+            objective, curve = None, []
+        out.append({
+            "name": run.info.run_name, "status": run.info.status, "end": run.info.end_time or 0,
+            "point": json.loads(run.data.tags.get("v2s.sweep.params", "{}")),
+            "epochs": len(epochs), "seconds": sum(m.value for m in epochs), "objective": objective,
+            "curve": [m.value for m in curve], "epoch_s": [m.value for m in epochs],
+            "epoch_end": [m.timestamp for m in epochs],
+        })  # fmt: skip
     return sorted(out, key=lambda r: r["end"])
 
 
@@ -131,6 +143,79 @@ def overheads(sweep_dir: Path) -> list[float]:
     return out
 
 
+def final_objective(record: dict[str, Any], window: int) -> float | None:
+    """A trial's objective at its end: the metric's last value, or its mean over the last `window` epochs."""
+    from tests.bench.sweep_replay import window_mean
+
+    if window == 1 or not record.get("curve"):
+        return record["objective"] if window == 1 else None
+    return window_mean(record["curve"], window)
+
+
+def study_reached(
+    records: list[dict[str, Any]], target: float, window: int = 1
+) -> tuple[int, float, str, float] | None:
+    """(epochs, epoch seconds, trial, objective) the study had spent when a trial first finished within the target:
+    every epoch any trial had reported by that moment (MLflow's timestamps of `perf/epoch_s`), not only the epochs
+    of trials that had ended."""
+    reports = sorted((t, s) for r in records for t, s in zip(r["epoch_end"], r["epoch_s"], strict=True))
+    done = [
+        r
+        for r in records
+        if r["status"] == "FINISHED" and r["objective"] is not None and r["objective"] >= target
+    ]
+    if not done:
+        return None
+    first = min(done, key=lambda r: r["epoch_end"][-1])
+    when = first["epoch_end"][-1]
+    spent = [s for t, s in reports if t <= when]
+    return len(spent), sum(spent), first["name"], first["objective"]
+
+
+def table_of(grid_records: list[dict[str, Any]], epochs: int) -> dict[str, dict[str, Any]]:
+    """The grid as the replay's table: point -> per-epoch objective and seconds."""
+    from tests.bench.sweep_replay import point_key
+
+    table = {}
+    for r in grid_records:
+        if len(r.get("curve", [])) < epochs:
+            raise SystemExit(f"grid record {r['name']}: {len(r.get('curve', []))} epochs of curve, {epochs} needed "
+                             "(a grid saved before the curves were recorded cannot be replayed)")  # fmt: skip
+        table[point_key(r["point"])] = {"curve": r["curve"], "epoch_s": r["epoch_s"]}
+    return table
+
+
+def replay_report(study: Any, saved: dict[str, Any], seeds: list[int], concurrency: int) -> dict[str, Any]:
+    """Replays the study for each seed on the saved grid; returns and prints the distribution."""
+    from tests.bench.sweep_replay import replay_study
+
+    g = saved["records"]
+    epochs = int(saved["plan"]["set"]["epochs"])
+    table = table_of(g, epochs)
+    grid_epochs = sum(r["epochs"] for r in g)
+    best = max(final_objective(r, study.objective.window) for r in g)
+    target = best - 0.05 * abs(best)
+    overhead = statistics.median(saved["overheads_s"])
+    fractions, totals, firsts = [], [], []
+    for seed in seeds:
+        study.seed = seed
+        out = replay_study(study, table, max_t=epochs, concurrency=concurrency, overhead_s=overhead)
+        hit = out.reached(target, study.objective.mode, epochs)
+        fractions.append(hit[0] / grid_epochs if hit else None)
+        totals.append(out.epochs() / grid_epochs)
+        firsts.append(out)
+    ok = [f for f in fractions if f is not None]
+    within = sum(f <= 0.40 for f in ok)
+    med = statistics.median([f if f is not None else float("inf") for f in fractions])
+    print(f"replay: {len(seeds)} seeds, {study.num_samples} trials, ASHA {study.asha}, SEARCH {study.search}, "
+          f"{concurrency} at once, overhead {overhead:.1f} s")  # fmt: skip
+    print(f"  reached the target (within 5 % of {best:.4g}) in {len(ok)}/{len(seeds)} studies; within 40 % of the "
+          f"grid's compute in {within}/{len(seeds)}; median fraction {med:.0%}"
+          f"{'' if not ok else f' (of those that reached it: median {statistics.median(ok):.0%}, {min(ok):.0%}-{max(ok):.0%})'}; "
+          f"whole study: median {statistics.median(totals):.0%} of the grid's compute")  # fmt: skip
+    return {"fractions": fractions, "totals": totals, "replays": firsts, "target": target}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -139,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--data", type=Path, default=REPO, help="project with data/prepared (default: the repository)"
     )
-    ap.add_argument("--samples", type=int, default=None, help="study trials (default: 8, quick: 4)")
+    ap.add_argument("--samples", type=int, default=None, help="study trials (default: the plan's)")
     ap.add_argument(
         "--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)"
     )
@@ -150,6 +235,19 @@ def main(argv: list[str] | None = None) -> int:
         "--reduction-factor", type=int, default=None, help="ASHA reduction factor (plan's default)"
     )
     ap.add_argument(
+        "--startup", type=int, default=None, help="TPE's random start-up trials (SEARCH.n_startup_trials)"
+    )
+    ap.add_argument(
+        "--multivariate", choices=("on", "off"), default=None, help="multivariate TPE (SEARCH.multivariate)"
+    )
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="objective = mean of the metric over the last N epochs (OBJECTIVE.window; default 1)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="the study's sampler seed (default 0)")
+    ap.add_argument(
         "--save-grid", type=Path, default=None, help="write the grid's trial records to this JSON"
     )
     ap.add_argument(
@@ -158,7 +256,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="skip the grid: compare with the records a run with --save-grid wrote (same plan required)",
     )
-    args = ap.parse_args(argv)
+    ap.add_argument("--grid-only", action="store_true", help="run (and save) the grid, no study")
+    ap.add_argument(
+        "--replay",
+        type=int,
+        default=None,
+        metavar="N",
+        help="no training: replay the study for seeds 0..N-1 on --grid-from's per-epoch records",
+    )
+    args = ap.parse_args(argv)  # fmt: skip
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -171,6 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         plan["asha"]["grace_period"] = args.grace_period
     if args.reduction_factor is not None:
         plan["asha"]["reduction_factor"] = args.reduction_factor
+    plan["search"] = dict(plan.get("search", {}))
+    if args.startup is not None:
+        plan["search"]["n_startup_trials"] = args.startup
+    if args.multivariate is not None:
+        plan["search"]["multivariate"] = args.multivariate == "on"
+    plan["seed"] = args.seed
+    if args.window is not None:
+        plan["window"] = args.window
     grid_plan = {
         k: plan[k] for k in ("base", "space", "set", "max_steps")
     }  # what the grid's figures depend on
@@ -180,13 +294,23 @@ def main(argv: list[str] | None = None) -> int:
         if saved.get("plan") != json.loads(json.dumps(grid_plan)):
             print(f"{args.grid_from}: made with another plan ({saved.get('plan')}), not {grid_plan}")
             return 2
+
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import run_sweep
+
+    if args.replay is not None:
+        if saved is None:
+            print("--replay needs --grid-from (a grid saved with its per-epoch records)")
+            return 2
+        with tempfile.TemporaryDirectory(prefix="v2s-bench-replay-") as tmp:
+            study = load_sweep(write_declarations(Path(tmp), plan)[1])
+        concurrency = plan.get("concurrency", 2)
+        replay_report(study, saved, list(range(args.replay)), concurrency)
+        return 0
     data = args.data.resolve()
     if not (data / "data/prepared/manifest.jsonl").is_file():
         print(f"no prepared data in {data} (data/prepared/manifest.jsonl): run `dvc repro` or pass --data")
         return 2
-
-    from ray_jobs.studies import load_sweep
-    from ray_jobs.sweep import run_sweep
 
     with tempfile.TemporaryDirectory(prefix="v2s-bench-sweeps-") as tmp:
         root = Path(tmp) / "project"
@@ -196,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             (root / "params.yaml").write_text((data / "params.yaml").read_text())
         grid_path, study_path = write_declarations(Path(tmp), plan)
         grid, study = load_sweep(grid_path), load_sweep(study_path)
-        for s in (grid, study):
-            s.max_steps_per_epoch = plan["max_steps"]
+        for sw in (grid, study):
+            sw.max_steps_per_epoch = plan["max_steps"]
         os.environ["RAY_TMPDIR"] = str(Path(tmp) / "r")  # a private local instance (short socket paths)
         uri = f"sqlite:///{root / 'mlflow.db'}"
         over: list[float] = []
@@ -207,57 +331,64 @@ def main(argv: list[str] | None = None) -> int:
             g = trial_records(uri, out_grid.name)
             over += overheads(out_grid.sweep_dir)
             grid_wall = time.perf_counter() - t0
+            grid_seconds = sum(r["seconds"] for r in g)
+            if args.save_grid is not None:
+                doc = {"plan": grid_plan, "records": g, "wall_s": grid_wall, "seconds_total": grid_seconds,
+                       "overheads_s": over}  # fmt: skip
+                args.save_grid.write_text(json.dumps(doc, indent=2) + "\n")
         else:
-            g, grid_wall = saved["records"], float(saved["wall_s"])
-        t1 = time.perf_counter()
-        out_study = run_sweep(study, root=root, num_cpus=args.num_cpus, register=False)
-        t2 = time.perf_counter()
-        s = trial_records(uri, out_study.name)
-        over += overheads(out_study.sweep_dir)
+            g, grid_wall, grid_seconds = (
+                saved["records"],
+                float(saved["wall_s"]),
+                float(saved["seconds_total"]),
+            )
+        s: list[dict[str, Any]] = []
+        t1 = t2 = time.perf_counter()
+        if not args.grid_only:
+            out_study = run_sweep(study, root=root, num_cpus=args.num_cpus, register=False)
+            t2 = time.perf_counter()
+            s = trial_records(uri, out_study.name)
+            over += overheads(out_study.sweep_dir)
 
     grid_epochs = sum(r["epochs"] for r in g)
-    grid_seconds = sum(r["seconds"] for r in g) if saved is None else float(saved["seconds_total"])
-    if args.save_grid is not None and saved is None:
-        doc = {"plan": grid_plan, "records": g, "wall_s": grid_wall, "seconds_total": grid_seconds}
-        args.save_grid.write_text(json.dumps(doc, indent=2) + "\n")
-    best = max(r["objective"] for r in g if r["objective"] is not None)
+    window = plan.get("window", 1)
+    best = max(v for r in g if (v := final_objective(r, window)) is not None)
     target = best - 0.05 * abs(best)
-    spent = spent_s = 0.0
-    reached = None
-    for r in s:
-        spent += r["epochs"]
-        spent_s += r["seconds"]
-        if (
-            reached is None
-            and r["status"] == "FINISHED"
-            and r["objective"] is not None
-            and r["objective"] >= target
-        ):
-            reached = (spent, spent_s, r["name"], r["objective"])
-    study_epochs = sum(r["epochs"] for r in s)
-    print(
-        f"\n== bench_sweeps ({'quick' if args.quick else 'full'}; data {data}; load average {os.getloadavg()[0]:.1f})"
-    )
-    print(
-        f"space: {plan['space']} ({len(g)} grid points); base {plan['base']}; study {plan['samples']} trials, ASHA {plan['asha']}"
-    )
-    print(f"per-trial overhead, trial start -> first training step: median {statistics.median(over):.1f} s "
-          f"(min {min(over):.1f}, max {max(over):.1f}; {len(over)} trials)")  # fmt: skip
+    print(f"\n== bench_sweeps ({'quick' if args.quick else 'full'}; data {data}; "
+          f"load average {os.getloadavg()[0]:.1f})")  # fmt: skip
+    print(f"space: {plan['space']} ({len(g)} grid points); base {plan['base']}; study {plan['samples']} trials, "
+          f"ASHA {plan['asha']}, SEARCH {study.search}, seed {plan['seed']}")  # fmt: skip
+    if over:
+        print(f"per-trial overhead, trial start -> first training step: median {statistics.median(over):.1f} s "
+              f"(min {min(over):.1f}, max {max(over):.1f}; {len(over)} trials)")  # fmt: skip
     print(f"grid:  {len(g)} trials, {grid_epochs} epochs ({grid_seconds:.0f} s of epochs), wall {grid_wall:.0f} s, "
           f"best val/onset_corr {best:.4g}")  # fmt: skip
-    print(f"study: {len(s)} trials ({sum(r['status'] == 'KILLED' for r in s)} stopped by ASHA), {study_epochs} epochs "
-          f"= {study_epochs / max(grid_epochs, 1):.0%} of the grid's, wall {t2 - t1:.0f} s")  # fmt: skip
-    if reached is None:
-        print(f"study: no finished trial within 5 % of the grid's best ({target:.4g}); fraction n/a")
-    else:
-        print(f"study: within 5 % of the grid's best after {reached[0]:.0f} epochs = {reached[0] / grid_epochs:.0%} "
-              f"of the grid's compute ({reached[1] / max(grid_seconds, 1e-9):.0%} in epoch seconds; trial "
-              f"{reached[2]}, {reached[3]:.4g}); goal <= 40 %")  # fmt: skip
+    if s:
+        study_epochs = sum(r["epochs"] for r in s)
+        print(f"study: {len(s)} trials ({sum(r['status'] == 'KILLED' for r in s)} stopped by ASHA), {study_epochs} "
+              f"epochs = {study_epochs / max(grid_epochs, 1):.0%} of the grid's, wall {t2 - t1:.0f} s")  # fmt: skip
+        reached = study_reached(s, target, window)
+        if reached is None:
+            print(f"study: no finished trial within 5 % of the grid's best ({target:.4g}); fraction n/a")
+        else:
+            print(f"study: within 5 % of the grid's best after {reached[0]} epochs = {reached[0] / grid_epochs:.0%} "
+                  f"of the grid's compute ({reached[1] / max(grid_seconds, 1e-9):.0%} in epoch seconds; trial "
+                  f"{reached[2]}, {reached[3]:.4g}); goal <= 40 %")  # fmt: skip
     for label, records in (("grid", g), ("study", s)):
-        print(f"\n{label} trials, in the order they ended (name, status, epochs, final val/onset_corr):")
+        if not records:
+            continue
+        print(
+            f"\n{label} trials, in the order they ended (name, status, epochs, final val/onset_corr, point, curve):"
+        )
         for r in records:
             value = "-" if r["objective"] is None else f"{r['objective']:.4f}"
-            print(f"  {r['name']}  {r['status']}  {r['epochs']}  {value}")
+            curve = " ".join(f"{v:.3f}" for v in r.get("curve", []))
+            print(f"  {r['name']}  {r['status']}  {r['epochs']}  {value}  {r.get('point', '')}  [{curve}]")
+    if s and saved is not None and all(r.get("curve") for r in g):
+        rep = replay_report(study, saved, [plan["seed"]], plan.get("concurrency", 2))["replays"][0]
+        print("the replay of this study on the saved grid (same seed), trials in the order they started:")
+        for t in rep.trials:
+            print(f"  {t['point']}  {t['epochs']} epochs  {t['objective']:.4f}")
     if args.quick:
         print("(quick: a sanity run of the machinery; the savings figure needs the full run)")
     return 0
