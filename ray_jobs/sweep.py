@@ -17,9 +17,9 @@ name; the format: `ray_jobs/studies.py`). The driver (this process):
    loopback MLflow server over the store (`ray_jobs.mlflow_server`), so concurrent trials lose no run or metric;
 4. creates the parent MLflow run (experiment = the sweep's name), then runs a `Tuner` over `run_trial`
    (`ray_jobs.sweep_trial`) with `tune.with_resources(..., {"CPU": TRIAL_CPU})` for each trial's driver function
-   (its Train workers take their CPUs from the config's `scaling`): a study samples with Optuna's TPE (seeded,
-   `sweep_trial.DistinctOptunaSearch(seed=SEED)`: no point of a finite space twice before every point was
-   tried) and stops poor trials with ASHA on the per-epoch objective; a grid runs every entry
+   (its Train workers take their CPUs from the config's `scaling`): a study samples with Optuna's TPE
+   (`sweep_trial.study_searcher`: seeded, the declaration's SEARCH, no point of a finite space twice before
+   every point was tried) and stops poor trials with ASHA on the per-epoch objective (`study_scheduler`); a grid runs every entry
    to completion (`tune.grid_search`, no scheduler);
 5. closes the MLflow runs of trials that ASHA stopped (status KILLED, tag `v2s.sweep.stopped_early`), writes the
    comparison table (`comparison/comparison.{md,csv,png}` on the parent run), registers the best finished trial's

@@ -6,24 +6,30 @@
    child run, the TorchTrainer's controller and worker group, the solver and its data sets. Median and range
    over the trials of both runs below.
 2. **ASHA + Optuna against an exhaustive grid over the same space**: a grid trains every point of a discrete space
-   to the last epoch (an ablation grid); a study samples the same space (Optuna TPE, seeded) with ASHA early
-   stopping. Compute is counted in trained epochs (and, beside it, seconds of `perf/epoch_s`). Reported: the
-   grid's best final objective; the compute the study had spent, in the order its trials ended, when a trial
-   first finished within 5 % of that best (relative to |best|), as a fraction of the whole grid's compute (goal:
-   <= 40 %); and the study's total compute as a fraction of the grid's.
+   to the last epoch (an ablation grid); a study samples the same space (the sweep's own searcher and scheduler:
+   seeded Optuna TPE, distinct points, ASHA). Compute is counted in trained epochs (and, beside it, seconds of
+   `perf/epoch_s`). Reported: the grid's best final objective; the compute the study had spent when a trial first
+   finished within 5 % of that best (relative to |best|): every epoch any trial had reported by then (MLflow's
+   timestamps), as a fraction of the whole grid's compute (goal: <= 40 %); and the study's total compute.
+3. **The distribution over seeds** (`--replay N`): training is deterministic, so a point's per-epoch objective
+   does not depend on the sweep that trains it. The grid records every point's per-epoch objective and seconds
+   (`--save-grid`); `tests/bench/sweep_replay.py` then plays the study for N seeds with the real searcher and
+   scheduler objects on those records, in seconds instead of hours. A real study (`--grid-from` without
+   `--replay`) prints the replay of its own seed beside its trials, which checks the replay.
 
 Data: `--data` names a project with prepared data (`data/prepared/manifest.jsonl`; default: the repository,
 after `dvc repro` on the demo data). The runs write into a temporary project (the data linked), never into
-`--data`. The full run uses REGNET's demo config over 3 regularizer widths x 2 types x 2 mel weights (12 points), each
-trial 6 epochs of 22 steps (half a demo epoch, so 3 demo epochs of data: long enough for the trials to
-separate on onset correlation, short enough for the grid to take ~30 min on a quiet 2-core machine), against a
-study of 8 Optuna trials with ASHA (grace 1 epoch, reduction factor 2); `--quick` is a sanity run of the
-machinery (REGNET debug config, 2 epochs of 2 steps, a 2 x 2 space, 4 study trials), whose figures say nothing
-about ASHA's savings.
+`--data`. The full plan uses REGNET's demo config over 3 regularizer widths x 2 types x 2 mel weights (12 points),
+each trial 12 epochs of 22 steps (half a demo epoch each, so 6 demo epochs of data), against a study of 8 trials
+with ASHA grace 3, reduction factor 3 (the shipped `regnet_bottleneck` study's) and the default SEARCH; `--quick`
+is a sanity run of the machinery (REGNET debug config, 2 epochs of 2 steps, a 2 x 2 space, 4 study trials), whose
+figures say nothing about ASHA's savings.
 
     python tests/bench/bench_sweeps.py --quick
-    python tests/bench/bench_sweeps.py --data /path/to/project --samples 8 --save-grid grid.json
-    python tests/bench/bench_sweeps.py --data /path/to/project --grid-from grid.json --grace-period 3  # study only
+    python tests/bench/bench_sweeps.py --data /path/to/project --grid-only --save-grid grid.json   # ~25 min
+    python tests/bench/bench_sweeps.py --data /path/to/project --grid-from grid.json                # one study
+    python tests/bench/bench_sweeps.py --grid-from grid.json --replay 200                           # 200 seeds
+    python tests/bench/bench_sweeps.py --data /path/to/project --grid-from grid.json --fill-grid    # failed points
 """
 
 from __future__ import annotations
@@ -52,8 +58,8 @@ FULL = {
     },
     "set": {"epochs": 12, "scaling.cpus_per_worker": 0.9},  # one CPU a trial: two side by side on 2 cores
     "samples": 8,
-    "asha": {"grace_period": 1, "reduction_factor": 2},
-    "max_steps": 22,  # half of a demo epoch (176 training clips, batch 4): 6 x 22 steps = 3 demo epochs a trial
+    "asha": {"grace_period": 3, "reduction_factor": 3},  # as experiments/sweeps/regnet_bottleneck.py
+    "max_steps": 22,  # half of a demo epoch (176 training clips, batch 4): 12 x 22 steps = 6 demo epochs a trial
 }
 QUICK = {
     "base": "experiments/configs/regnet/debug.yaml",
@@ -72,10 +78,13 @@ def _points(space: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return points
 
 
-def write_declarations(folder: Path, plan: dict[str, Any]) -> tuple[Path, Path]:
-    """A grid over every point of the space, and a study over the same space (choices)."""
+def write_declarations(
+    folder: Path, plan: dict[str, Any], only: list[str] | None = None
+) -> tuple[Path, Path]:
+    """A grid over every point of the space (or the `only` labels), and a study over the same space (choices)."""
     points = _points(plan["space"])
     grid = {f"p{i:02d}": point for i, point in enumerate(points)}
+    grid = {k: v for k, v in grid.items() if only is None or k in only}
     common = f"""
 BASE = {plan["base"]!r}
 SET = {plan["set"]!r}
@@ -147,7 +156,7 @@ def final_objective(record: dict[str, Any], window: int) -> float | None:
     """A trial's objective at its end: the metric's last value, or its mean over the last `window` epochs."""
     from tests.bench.sweep_replay import window_mean
 
-    if window == 1 or not record.get("curve"):
+    if not record.get("curve"):
         return record["objective"] if window == 1 else None
     return window_mean(record["curve"], window)
 
@@ -185,12 +194,18 @@ def table_of(grid_records: list[dict[str, Any]], epochs: int) -> dict[str, dict[
     return table
 
 
-def replay_report(study: Any, saved: dict[str, Any], seeds: list[int], concurrency: int) -> dict[str, Any]:
-    """Replays the study for each seed on the saved grid; returns and prints the distribution."""
+def replay_report(
+    study: Any, saved: dict[str, Any], seeds: list[int], concurrency: int, epochs: int | None = None
+) -> dict[str, Any]:
+    """Replays the study for each seed on the saved grid; returns and prints the distribution. `epochs` (at most
+    the grid's) replays trials of that many epochs on the curves' first epochs: only valid where a shorter run
+    trains the same as the first epochs of a longer one (the REGNET demo's learning rate is constant through
+    epoch 8, so up to 8 epochs here)."""
     from tests.bench.sweep_replay import replay_study
 
     g = saved["records"]
-    epochs = int(saved["plan"]["set"]["epochs"])
+    epochs = epochs or int(saved["plan"]["set"]["epochs"])
+    g = [{**r, "curve": r["curve"][:epochs], "epoch_s": r["epoch_s"][:epochs], "epochs": epochs} for r in g]
     table = table_of(g, epochs)
     grid_epochs = sum(r["epochs"] for r in g)
     best = max(final_objective(r, study.objective.window) for r in g)
@@ -246,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="objective = mean of the metric over the last N epochs (OBJECTIVE.window; default 1)",
     )
+    ap.add_argument(
+        "--study-epochs",
+        type=int,
+        default=None,
+        help="with --replay: trials of this many epochs, on the first epochs of the grid's curves",
+    )
     ap.add_argument("--seed", type=int, default=0, help="the study's sampler seed (default 0)")
     ap.add_argument(
         "--save-grid", type=Path, default=None, help="write the grid's trial records to this JSON"
@@ -258,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--grid-only", action="store_true", help="run (and save) the grid, no study")
     ap.add_argument(
+        "--fill-grid",
+        action="store_true",
+        help="with --grid-from: train again the grid's points that did not finish, and save the "
+        "completed grid back into the same file",
+    )
+    ap.add_argument(
         "--replay",
         type=int,
         default=None,
@@ -265,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         help="no training: replay the study for seeds 0..N-1 on --grid-from's per-epoch records",
     )
     args = ap.parse_args(argv)  # fmt: skip
+    sys.stdout.reconfigure(line_buffering=True)  # (a forked child must not flush a half-written buffer again)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -305,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="v2s-bench-replay-") as tmp:
             study = load_sweep(write_declarations(Path(tmp), plan)[1])
         concurrency = plan.get("concurrency", 2)
-        replay_report(study, saved, list(range(args.replay)), concurrency)
+        replay_report(study, saved, list(range(args.replay)), concurrency, args.study_epochs)
         return 0
     data = args.data.resolve()
     if not (data / "data/prepared/manifest.jsonl").is_file():
@@ -318,7 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         (root / "data").symlink_to(data / "data", target_is_directory=True)
         if (data / "params.yaml").is_file():
             (root / "params.yaml").write_text((data / "params.yaml").read_text())
-        grid_path, study_path = write_declarations(Path(tmp), plan)
+        missing = None
+        if args.fill_grid:
+            if saved is None:
+                print("--fill-grid needs --grid-from")
+                return 2
+            missing = [r["name"] for r in saved["records"] if r["status"] != "FINISHED"]
+            print(f"filling the grid: {missing or 'nothing to do'}")
+            if not missing:
+                return 0
+        grid_path, study_path = write_declarations(Path(tmp), plan, missing)
         grid, study = load_sweep(grid_path), load_sweep(study_path)
         for sw in (grid, study):
             sw.max_steps_per_epoch = plan["max_steps"]
@@ -326,6 +363,16 @@ def main(argv: list[str] | None = None) -> int:
         uri = f"sqlite:///{root / 'mlflow.db'}"
         over: list[float] = []
         t0 = time.perf_counter()
+        if missing:
+            out_grid = run_sweep(grid, root=root, num_cpus=args.num_cpus, register=False)
+            new = {r["name"]: r for r in trial_records(uri, out_grid.name)}
+            saved["records"] = [{**new[r["name"]], "filled": True} if r["name"] in new else r
+                                for r in saved["records"]]  # fmt: skip
+            saved["seconds_total"] = sum(r["seconds"] for r in saved["records"])
+            saved.setdefault("overheads_s", []).extend(overheads(out_grid.sweep_dir))
+            args.grid_from.write_text(json.dumps(saved, indent=2) + "\n")
+            print(f"filled {sorted(new)} into {args.grid_from}: {[new[k]['status'] for k in sorted(new)]}")
+            return 0
         if saved is None:
             out_grid = run_sweep(grid, root=root, num_cpus=args.num_cpus, register=False)
             g = trial_records(uri, out_grid.name)
