@@ -480,10 +480,6 @@ def test_ablation_grid_runs_every_entry_and_writes_its_table(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("V2S_TEST_SWEEP_RESUME") != "1",
-    reason="about 3-4 min on 2 cores (two drivers, two trials): set V2S_TEST_SWEEP_RESUME=1 to run it",
-)
 def test_a_killed_sweep_resumes_without_rerunning_finished_trials(
     tiny_data_root: Path, tmp_path: Path
 ) -> None:
