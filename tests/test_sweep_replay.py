@@ -120,3 +120,50 @@ def test_replay_matches_ray_tune(tmp_path: Path) -> None:
             assert real_order == [(point_key(t["point"]), t["epochs"]) for t in replay.trials]
     finally:
         ray.shutdown()
+
+
+def test_bench_counts_every_epoch_reported_before_the_target_was_reached() -> None:
+    """bench_sweeps.study_reached: the compute spent when a trial first finished at the target is every epoch any
+    trial had reported by then, a concurrent trial's unfinished epochs included."""
+    from tests.bench.bench_sweeps import study_reached
+
+    def rec(name: str, status: str, curve: list[float], ends: list[int]) -> dict[str, Any]:
+        return {"name": name, "status": status, "objective": curve[-1], "curve": curve,
+                "epoch_s": [1.0] * len(curve), "epoch_end": ends}  # fmt: skip
+
+    records = [
+        rec("a", "KILLED", [0.1, 0.1], [10, 20]),
+        rec("b", "FINISHED", [0.2, 0.3, 0.5], [15, 25, 35]),  # reaches the target at t=35
+        rec("c", "FINISHED", [0.1, 0.2, 0.3, 0.4], [22, 30, 40, 50]),  # 2 of its epochs were done by t=35
+        rec("d", "FINISHED", [0.6, 0.6, 0.6], [60, 70, 80]),
+    ]
+    assert study_reached(records, 0.45) == (7, 7.0, "b", 0.5)
+    assert study_reached(records, 0.55) == (12, 12.0, "d", 0.6)
+    assert study_reached(records, 0.7) is None
+    # with a window the trial's final objective is its last epochs' mean: b's is 0.4, d's 0.6
+    assert study_reached(records, 0.45, window=2)[2] == "d"
+
+
+def test_searcher_state_survives_a_save_and_restore(tmp_path: Path) -> None:
+    """A resumed study (Tune restores its searcher from the sweep folder) still remembers the points it tried."""
+    from ray_jobs.sweep import finite_size, tune_space
+    from ray_jobs.sweep_trial import study_searcher
+
+    sweep = _sweep(6, seed=1, startup=2)
+    first = study_searcher(sweep, finite_size(sweep.space))
+    first.set_search_properties("objective", "max", tune_space(sweep.space))
+    seen = []
+    for i in range(3):
+        config = first.suggest(f"t{i}")
+        seen.append(point_key(config))
+        first.on_trial_complete(
+            f"t{i}", {"objective": TABLE[point_key(config)]["curve"][-1], "training_iteration": 4}
+        )
+    first.save(str(tmp_path / "searcher.pkl"))
+    again = study_searcher(sweep, finite_size(sweep.space))
+    again.restore(str(tmp_path / "searcher.pkl"))
+    for i in range(3, 6):
+        config = again.suggest(f"t{i}")
+        seen.append(point_key(config))
+        again.on_trial_complete(f"t{i}", {"objective": 0.0, "training_iteration": 4})
+    assert len(set(seen)) == 6

@@ -168,17 +168,18 @@ def study_reached(
     every epoch any trial had reported by that moment (MLflow's timestamps of `perf/epoch_s`), not only the epochs
     of trials that had ended."""
     reports = sorted((t, s) for r in records for t, s in zip(r["epoch_end"], r["epoch_s"], strict=True))
+    values = {r["name"]: final_objective(r, window) for r in records}
     done = [
         r
         for r in records
-        if r["status"] == "FINISHED" and r["objective"] is not None and r["objective"] >= target
+        if r["status"] == "FINISHED" and (v := values[r["name"]]) is not None and v >= target
     ]
     if not done:
         return None
     first = min(done, key=lambda r: r["epoch_end"][-1])
     when = first["epoch_end"][-1]
     spent = [s for t, s in reports if t <= when]
-    return len(spent), sum(spent), first["name"], first["objective"]
+    return len(spent), sum(spent), first["name"], values[first["name"]]
 
 
 def table_of(grid_records: list[dict[str, Any]], epochs: int) -> dict[str, dict[str, Any]]:
