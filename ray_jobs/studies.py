@@ -483,13 +483,18 @@ def varying_keys(sweep: Sweep) -> list[str]:
 def resolve_metric(metrics: Mapping[str, Any], name: str) -> float:
     """`metrics[name]`, or for `val/<rest>` the `val/<split>_split/<rest>` a solver reports when it validated on
     another split (no validation split in the data). KeyError naming the metric and the reported ones otherwise."""
+    return float(metrics[metric_key(metrics, name)])
+
+
+def metric_key(metrics: Mapping[str, Any], name: str) -> str:
+    """The key under which `metrics` holds the declared metric `name` (see `resolve_metric`)."""
     if name in metrics:
-        return float(metrics[name])
+        return name
     head, _, rest = name.partition("/")
     fallback = [k for k in metrics if k.startswith(f"{head}/") and k.endswith(f"_split/{rest}")
                 and k.count("/") == name.count("/") + 1]  # fmt: skip
     if len(fallback) == 1:
-        return float(metrics[fallback[0]])
+        return fallback[0]
     reported = sorted(k for k in metrics if k.startswith("val/"))
     raise KeyError(
         f"metric {name!r} not reported by the solver (validation metrics: {', '.join(reported) or 'none'})"
@@ -517,6 +522,6 @@ def describe(sweep: Sweep) -> str:
 
 
 __all__: Sequence[str] = [
-    "DELETE", "Objective", "StudyError", "Sweep", "check", "load_sweep", "resolve_metric", "trial_config",
+    "DELETE", "Objective", "StudyError", "Sweep", "check", "load_sweep", "metric_key", "resolve_metric", "trial_config",
     "varying_keys",
 ]  # fmt: skip

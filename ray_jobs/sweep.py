@@ -19,8 +19,8 @@ name; the format: `ray_jobs/studies.py`). The driver (this process):
    (`ray_jobs.sweep_trial`) with `tune.with_resources(..., {"CPU": TRIAL_CPU})` for each trial's driver function
    (its Train workers take their CPUs from the config's `scaling`): a study samples with Optuna's TPE
    (`sweep_trial.study_searcher`: seeded, the declaration's SEARCH, no point of a finite space twice before
-   every point was tried) and stops poor trials with ASHA on the per-epoch objective (`study_scheduler`); a grid runs every entry
-   to completion (`tune.grid_search`, no scheduler);
+   every point was tried) and stops poor trials with ASHA on the per-epoch objective (`study_scheduler`);
+   a grid runs every entry to completion (`tune.grid_search`, no scheduler);
 5. closes the MLflow runs of trials that ASHA stopped (status KILLED, tag `v2s.sweep.stopped_early`), writes the
    comparison table (`comparison/comparison.{md,csv,png}` on the parent run), registers the best finished trial's
    model as alias `candidate` of REGISTER_AS (smoke runs: `<REGISTER_AS>-smoke`) with tags naming the sweep and
@@ -353,8 +353,8 @@ def _sweep_params(sweep: Any, concurrency: int, epochs: int) -> dict[str, Any]:
     params = {
         "sweep.kind": sweep.kind, "sweep.base": sweep.base, "sweep.objective": sweep.objective.metric,
         "sweep.mode": sweep.objective.mode, "sweep.objective_window": sweep.objective.window,
-        "sweep.seed": sweep.seed, "sweep.max_concurrent": concurrency, "sweep.epochs": epochs, "sweep.smoke_test": sweep.smoke,
-        "sweep.set": json.dumps(sweep.fixed, default=str),
+        "sweep.seed": sweep.seed, "sweep.max_concurrent": concurrency, "sweep.epochs": epochs,
+        "sweep.smoke_test": sweep.smoke, "sweep.set": json.dumps(sweep.fixed, default=str),
     }  # fmt: skip
     if sweep.kind == "study":
         params.update({"sweep.num_samples": sweep.num_samples, "sweep.search": "optuna.TPESampler",
@@ -395,7 +395,7 @@ def _new_tuner(
         param_space = tune_space(sweep.space)
         tune_config = tune.TuneConfig(
             metric=OBJECTIVE_KEY, mode=sweep.objective.mode, num_samples=sweep.num_samples,
-            search_alg=study_searcher(sweep, finite_size(sweep.space)),
+            search_alg=study_searcher(sweep),
             scheduler=study_scheduler(sweep, epochs),
             max_concurrent_trials=concurrency, reuse_actors=False,
             trial_dirname_creator=lambda t: t.trial_id,

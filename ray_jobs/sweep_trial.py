@@ -32,6 +32,17 @@ TRIAL_TAG = "v2s.sweep.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
 
 
+def point_key(config: dict[str, Any]) -> str:
+    """One string per point of a space (the same values give the same string whatever the key order)."""
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def window_mean(values: list[float], window: int) -> float:
+    """The objective after these per-epoch values: the mean of the last `window` (fewer when there are fewer)."""
+    last = [float(v) for v in values[-window:]]
+    return sum(last) / len(last)
+
+
 class ReportToTune(TuneReportCallback):
     """Forwards the Ray Train run's reports to the enclosing Tune trial, adding `objective`: the declared metric
     (the `val/<split>_split/` fallback applied), or with `window` > 1 its mean over the trial's last `window`
@@ -46,7 +57,7 @@ class ReportToTune(TuneReportCallback):
     def after_report(self, run_context: Any, metrics: list[dict[str, Any]], checkpoint: Any) -> None:
         first = dict(metrics[0])
         self.history = [*self.history, resolve_metric(first, self.objective)][-self.window :]
-        first[OBJECTIVE_KEY] = sum(self.history) / len(self.history)
+        first[OBJECTIVE_KEY] = window_mean(self.history, self.window)
         super().after_report(run_context, [first, *metrics[1:]], checkpoint)
 
 
@@ -88,17 +99,13 @@ class DistinctOptunaSearch(OptunaSearch):
         self._v2s_seen: set[str] = set()
         self._v2s_tie_seed = tie_seed
 
-    @staticmethod
-    def _key(config: dict[str, Any]) -> str:
-        return json.dumps(config, sort_keys=True, default=str)
-
     def suggest(self, trial_id: str) -> dict | None:
         config = None
         for attempt in range(self._v2s_max_tries + 1):
             config = super().suggest(trial_id)
             if config is None:
                 return None
-            key = self._key(config)
+            key = point_key(config)
             full = self._v2s_size is not None and len(self._v2s_seen) >= self._v2s_size
             if key not in self._v2s_seen or full:
                 break
@@ -120,7 +127,7 @@ class DistinctOptunaSearch(OptunaSearch):
                     return None
                 break
             self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
-        self._v2s_seen.add(self._key(config))
+        self._v2s_seen.add(point_key(config))
         return config
 
 
@@ -149,26 +156,28 @@ def nearest_unseen(
             d += abs(i - j) / max(1, len(vals) - 1) if numeric else float(i != j)
         return d
 
-    unseen = []
-    for values in itertools.product(*(choices[k] for k in keys)):
-        point = dict(zip(keys, values, strict=True))
-        if json.dumps(point, sort_keys=True, default=str) not in seen:
-            unseen.append(point)
+    points = (
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*(choices[k] for k in keys))
+    )
+    unseen = [(distance(p), p) for p in points if point_key(p) not in seen]
     if not unseen:
         return None
-    best = min(distance(p) for p in unseen)
-    return random.Random(seed).choice([p for p in unseen if distance(p) == best])
+    best = min(d for d, _ in unseen)
+    return random.Random(seed).choice([p for d, p in unseen if d == best])
 
 
-def study_searcher(sweep: Sweep, size: int | None) -> DistinctOptunaSearch:
+def study_searcher(sweep: Sweep) -> DistinctOptunaSearch:
     """The searcher of a study: Optuna's TPE, seeded, with the declaration's SEARCH settings (start-up trials,
-    multivariate), no point of a finite space (`size` points) suggested twice before every point was tried."""
+    multivariate), no point of a finite space suggested twice before every point was tried."""
+    from ray_jobs.sweep import finite_size
+
+    size = finite_size(sweep.space)
     sampler = optuna.samplers.TPESampler(
         seed=sweep.seed, n_startup_trials=sweep.search["n_startup_trials"],
         multivariate=sweep.search["multivariate"],
     )  # fmt: skip
     choices = None
-    if size is not None and all(set(d) == {"choice"} for d in sweep.space.values()):
+    if all(set(d) == {"choice"} for d in sweep.space.values()):
         choices = {k: list(d["choice"]) for k, d in sweep.space.items()}
     return DistinctOptunaSearch(sampler=sampler, size=size, choices=choices, tie_seed=sweep.seed)
 

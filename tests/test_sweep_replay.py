@@ -84,7 +84,7 @@ def test_replay_matches_ray_tune(tmp_path: Path) -> None:
     import ray
     from ray import tune
 
-    from ray_jobs.sweep import finite_size, tune_space
+    from ray_jobs.sweep import tune_space
     from ray_jobs.sweep_trial import study_scheduler, study_searcher
 
     table = TABLE
@@ -100,7 +100,7 @@ def test_replay_matches_ray_tune(tmp_path: Path) -> None:
             param_space=tune_space(sweep.space),
             tune_config=tune.TuneConfig(
                 metric="objective", mode="max", num_samples=sweep.num_samples, max_concurrent_trials=1,
-                search_alg=study_searcher(sweep, finite_size(sweep.space)), scheduler=study_scheduler(sweep, MAX_T),
+                search_alg=study_searcher(sweep), scheduler=study_scheduler(sweep, MAX_T),
             ),
             run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name=name, verbose=0),
         )  # fmt: skip
@@ -146,11 +146,11 @@ def test_bench_counts_every_epoch_reported_before_the_target_was_reached() -> No
 
 def test_searcher_state_survives_a_save_and_restore(tmp_path: Path) -> None:
     """A resumed study (Tune restores its searcher from the sweep folder) still remembers the points it tried."""
-    from ray_jobs.sweep import finite_size, tune_space
+    from ray_jobs.sweep import tune_space
     from ray_jobs.sweep_trial import study_searcher
 
     sweep = _sweep(6, seed=1, startup=2)
-    first = study_searcher(sweep, finite_size(sweep.space))
+    first = study_searcher(sweep)
     first.set_search_properties("objective", "max", tune_space(sweep.space))
     seen = []
     for i in range(3):
@@ -160,7 +160,7 @@ def test_searcher_state_survives_a_save_and_restore(tmp_path: Path) -> None:
             f"t{i}", {"objective": TABLE[point_key(config)]["curve"][-1], "training_iteration": 4}
         )
     first.save(str(tmp_path / "searcher.pkl"))
-    again = study_searcher(sweep, finite_size(sweep.space))
+    again = study_searcher(sweep)
     again.restore(str(tmp_path / "searcher.pkl"))
     for i in range(3, 6):
         config = again.suggest(f"t{i}")

@@ -47,6 +47,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 OBJECTIVE = "val/onset_corr"
+REPLAY_CONCURRENCY = 2  # what run_sweep derives for one-CPU trials on this project's 2-core machine
 sys.path.insert(0, str(REPO))  # run as a script: the repository's packages first
 
 FULL = {
@@ -114,7 +115,7 @@ def trial_records(uri: str, experiment: str) -> list[dict[str, Any]]:
     epoch's seconds (`perf/epoch_s`) and the time it was reported (ms since the epoch, MLflow's timestamp)."""
     from mlflow import MlflowClient
 
-    from ray_jobs.studies import resolve_metric
+    from ray_jobs.studies import metric_key
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
@@ -124,13 +125,12 @@ def trial_records(uri: str, experiment: str) -> list[dict[str, Any]]:
             continue
         epochs = sorted(client.get_metric_history(run.info.run_id, "perf/epoch_s"), key=lambda m: m.step)
         try:
-            objective = resolve_metric(run.data.metrics, OBJECTIVE)
-            key = next(
-                k for k in run.data.metrics if k == OBJECTIVE or k.endswith(OBJECTIVE.split("/", 1)[1])
-            )
-            curve = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-        except (KeyError, StopIteration):
+            key = metric_key(run.data.metrics, OBJECTIVE)
+        except KeyError:
             objective, curve = None, []
+        else:
+            objective = float(run.data.metrics[key])
+            curve = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
         out.append({
             "name": run.info.run_name, "status": run.info.status, "end": run.info.end_time or 0,
             "point": json.loads(run.data.tags.get("v2s.sweep.params", "{}")),
@@ -182,6 +182,12 @@ def study_reached(
     return len(spent), sum(spent), first["name"], values[first["name"]]
 
 
+def grid_target(records: list[dict[str, Any]], window: int) -> tuple[float, float]:
+    """(best, target) of a grid: its best final objective and the value within 5 % of it (relative to |best|)."""
+    best = max(v for r in records if (v := final_objective(r, window)) is not None)
+    return best, best - 0.05 * abs(best)
+
+
 def table_of(grid_records: list[dict[str, Any]], epochs: int) -> dict[str, dict[str, Any]]:
     """The grid as the replay's table: point -> per-epoch objective and seconds."""
     from tests.bench.sweep_replay import point_key
@@ -209,17 +215,16 @@ def replay_report(
     g = [{**r, "curve": r["curve"][:epochs], "epoch_s": r["epoch_s"][:epochs], "epochs": epochs} for r in g]
     table = table_of(g, epochs)
     grid_epochs = sum(r["epochs"] for r in g)
-    best = max(final_objective(r, study.objective.window) for r in g)
-    target = best - 0.05 * abs(best)
+    best, target = grid_target(g, study.objective.window)
     overhead = statistics.median(saved["overheads_s"])
-    fractions, totals, firsts = [], [], []
+    fractions, totals, replays = [], [], []
     for seed in seeds:
         study.seed = seed
         out = replay_study(study, table, max_t=epochs, concurrency=concurrency, overhead_s=overhead)
         hit = out.reached(target, study.objective.mode, epochs)
         fractions.append(hit[0] / grid_epochs if hit else None)
         totals.append(out.epochs() / grid_epochs)
-        firsts.append(out)
+        replays.append(out)
     ok = [f for f in fractions if f is not None]
     within = sum(f <= 0.40 for f in ok)
     med = statistics.median([f if f is not None else float("inf") for f in fractions])
@@ -229,7 +234,7 @@ def replay_report(
           f"grid's compute in {within}/{len(seeds)}; median fraction {med:.0%}"
           f"{'' if not ok else f' (of those that reached it: median {statistics.median(ok):.0%}, {min(ok):.0%}-{max(ok):.0%})'}; "
           f"whole study: median {statistics.median(totals):.0%} of the grid's compute")  # fmt: skip
-    return {"fractions": fractions, "totals": totals, "replays": firsts, "target": target}
+    return {"fractions": fractions, "totals": totals, "replays": replays, "target": target}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="no training: replay the study for seeds 0..N-1 on --grid-from's per-epoch records",
     )
-    args = ap.parse_args(argv)  # fmt: skip
+    args = ap.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # (a forked child must not flush a half-written buffer again)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -333,8 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         with tempfile.TemporaryDirectory(prefix="v2s-bench-replay-") as tmp:
             study = load_sweep(write_declarations(Path(tmp), plan)[1])
-        concurrency = plan.get("concurrency", 2)
-        replay_report(study, saved, list(range(args.replay)), concurrency, args.study_epochs)
+        replay_report(study, saved, list(range(args.replay)), REPLAY_CONCURRENCY, args.study_epochs)
         return 0
     data = args.data.resolve()
     if not (data / "data/prepared/manifest.jsonl").is_file():
@@ -400,8 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
     grid_epochs = sum(r["epochs"] for r in g)
     window = plan.get("window", 1)
-    best = max(v for r in g if (v := final_objective(r, window)) is not None)
-    target = best - 0.05 * abs(best)
+    best, target = grid_target(g, window)
     print(f"\n== bench_sweeps ({'quick' if args.quick else 'full'}; data {data}; "
           f"load average {os.getloadavg()[0]:.1f})")  # fmt: skip
     print(f"space: {plan['space']} ({len(g)} grid points); base {plan['base']}; study {plan['samples']} trials, "
@@ -433,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             curve = " ".join(f"{v:.3f}" for v in r.get("curve", []))
             print(f"  {r['name']}  {r['status']}  {r['epochs']}  {value}  {r.get('point', '')}  [{curve}]")
     if s and saved is not None and all(r.get("curve") for r in g):
-        rep = replay_report(study, saved, [plan["seed"]], plan.get("concurrency", 2))["replays"][0]
+        rep = replay_report(study, saved, [plan["seed"]], REPLAY_CONCURRENCY)["replays"][0]
         print("the replay of this study on the saved grid (same seed), trials in the order they started:")
         for t in rep.trials:
             print(f"  {t['point']}  {t['epochs']} epochs  {t['objective']:.4f}")

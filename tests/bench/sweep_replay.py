@@ -31,17 +31,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-OBJECTIVE_KEY = "objective"
+from ray_jobs.sweep_trial import OBJECTIVE_KEY, point_key, window_mean
 
-
-def window_mean(values: list[float], window: int) -> float:
-    """The objective a trial reports after these epochs' values (ray_jobs.sweep_trial.ReportToTune)."""
-    last = [float(v) for v in values[-window:]]
-    return sum(last) / len(last)
-
-
-def point_key(point: dict[str, Any]) -> str:
-    return json.dumps({k: point[k] for k in sorted(point)}, sort_keys=True, default=str)
+__all__ = ["Replay", "point_key", "replay_study", "window_mean"]
 
 
 @dataclass
@@ -82,10 +74,10 @@ def replay_study(
     {"curve": [objective per epoch], "epoch_s": [seconds per epoch]} (at least `max_t` epochs each)."""
     from ray.tune.schedulers import TrialScheduler
 
-    from ray_jobs.sweep import finite_size, tune_space
+    from ray_jobs.sweep import tune_space
     from ray_jobs.sweep_trial import study_scheduler, study_searcher
 
-    searcher = study_searcher(sweep, finite_size(sweep.space))
+    searcher = study_searcher(sweep)
     searcher.set_search_properties(OBJECTIVE_KEY, sweep.objective.mode, tune_space(sweep.space))
     scheduler = study_scheduler(sweep, max_t)
     scheduler.set_search_properties(OBJECTIVE_KEY, sweep.objective.mode)
