@@ -51,8 +51,10 @@ from torch import nn
 
 AuxType = Literal["lstm_last", "lstm_sample", "conv", "none"]
 AUX_TYPES: tuple[str, ...] = ("lstm_last", "lstm_sample", "conv", "none")
+UpsampleType = Literal["transposed", "resize_conv"]
+UPSAMPLE_TYPES: tuple[str, ...] = ("transposed", "resize_conv")
 
-MEL_FRAMES_PER_VIDEO_FRAME = 4  # fixed by the decoder's two stride-2 transposed convolutions
+MEL_FRAMES_PER_VIDEO_FRAME = 4  # fixed by the decoder's two 2x up-sampling steps
 
 
 class RegnetOutput(NamedTuple):
@@ -204,18 +206,29 @@ class AuxConv(nn.Module):
 
 
 class RegnetDecoder(nn.Module):
-    """Decoder: (B, T, in_dim) -> (B, n_mels, 4T) via two k4 s2 transposed convolutions."""
+    """Decoder: (B, T, in_dim) -> (B, n_mels, 4T) via two 2x up-sampling steps.
 
-    def __init__(self, *, in_dim: int, channels: int, n_mels: int) -> None:
+    `upsample="transposed"` is the paper's k4 s2 transposed convolution. Its kernel overlaps unevenly (each output
+    frame sums two taps, alternating between two kernel halves), which leaves a period-2 / period-4 pattern in the
+    mel frames until long training evens it out (Odena et al., "Deconvolution and checkerboard artifacts", 2016).
+    `upsample="resize_conv"` repeats each frame (nearest neighbour) and then applies a k3 convolution: every output
+    frame sees the same kernel, so the pattern cannot arise. Same widths, same receptive field order.
+    """
+
+    def __init__(
+        self, *, in_dim: int, channels: int, n_mels: int, upsample: UpsampleType = "transposed"
+    ) -> None:
         super().__init__()
+        if upsample not in UPSAMPLE_TYPES:
+            raise ValueError(f"decoder_upsample must be one of {UPSAMPLE_TYPES}, got {upsample!r}")
         self.net = nn.Sequential(
-            nn.ConvTranspose1d(in_dim, channels, 4, stride=2, padding=1),  # T -> 2T
+            _upsample2x(in_dim, channels, upsample),  # T -> 2T
             nn.BatchNorm1d(channels),
             nn.ReLU(inplace=True),
             nn.Conv1d(channels, channels, 5, padding=2),
             nn.BatchNorm1d(channels),
             nn.ReLU(inplace=True),
-            nn.ConvTranspose1d(channels, n_mels, 4, stride=2, padding=1),  # 2T -> 4T
+            _upsample2x(channels, n_mels, upsample),  # 2T -> 4T
             nn.BatchNorm1d(n_mels),
             nn.ReLU(inplace=True),
             nn.Conv1d(n_mels, n_mels, 5, padding=2),
@@ -223,6 +236,13 @@ class RegnetDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.transpose(1, 2))
+
+
+def _upsample2x(in_ch: int, out_ch: int, kind: UpsampleType) -> nn.Module:
+    """(B, in_ch, L) -> (B, out_ch, 2L)."""
+    if kind == "transposed":
+        return nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(in_ch, out_ch, 3, padding=1))
 
 
 class RegnetPostnet(nn.Module):
@@ -273,6 +293,7 @@ class RegnetGenerator(nn.Module):
         dropout: float = 0.5,
         num_frames: int = 215,
         mel_frames: int = 860,
+        decoder_upsample: UpsampleType = "transposed",
     ) -> None:
         super().__init__()
         if aux_type not in AUX_TYPES:
@@ -314,7 +335,10 @@ class RegnetGenerator(nn.Module):
         else:
             self.auxiliary = None
         self.decoder = RegnetDecoder(
-            in_dim=encoder_out + self.aux_dim, channels=decoder_channels, n_mels=n_mels
+            in_dim=encoder_out + self.aux_dim,
+            channels=decoder_channels,
+            n_mels=n_mels,
+            upsample=decoder_upsample,
         )
         self.postnet = RegnetPostnet(
             n_mels=n_mels, channels=postnet_channels, num_convs=postnet_convs, kernel_size=postnet_kernel_size

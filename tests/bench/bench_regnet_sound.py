@@ -1,0 +1,80 @@
+"""REGNET's sound on prepared clips: up-sampling ripple, noise floor and level of generated vs real mels.
+
+    python tests/bench/bench_regnet_sound.py --data /path/to/prepared/root models/regnet_demo/package [more packages]
+
+For each package and each clip of the split: the generator's mel for the clip's visual features (one 10 s window,
+seed 0) beside the clip's real mel (RegNet convention, [0, 1]). Prints per package the median over clips of
+- ripple: `v2s_models.metrics.periodicity.ripple_fraction` (share of the frame-energy curve's variance at the
+  up-sampling periods 2 and 4 frames), generated and real;
+- floor: the 5th percentile of the frame-energy curve (the quiet frames between events), generated and real;
+- level: the mean mel value, generated and real;
+- mel L1 between the generated and the real mel.
+Figures in docs/results.md come from this script with the command above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2s_models.data import feature_dir, read_manifest
+from v2s_models.generation import generate_gan_mel, generator_module
+from v2s_models.metrics.periodicity import frame_energy, ripple_fraction
+from v2s_models.package import load_package
+
+
+def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) -> dict[str, float]:
+    package = load_package(package_dir)
+    generator = generator_module(package)
+    preset = package.config["data"].get("preset", "regnet")
+    rows = read_manifest("data/prepared/manifest.jsonl", split=split, root=root, max_clips=max_clips)
+    window = package.data_settings.num_frames
+    figures: dict[str, list[float]] = {
+        k: [] for k in ("ripple_gen", "ripple_real", "floor_gen", "floor_real")
+    }
+    figures.update(level_gen=[], level_real=[], mel_l1=[])
+    for row in rows:
+        d = feature_dir(row, preset, root)
+        visual = torch.from_numpy(np.load(d / "visual.npy").astype(np.float32))
+        real = np.load(d / "mel.npy").astype(np.float32)
+        with torch.no_grad():
+            gen = generate_gan_mel(generator, visual, window=window, overlap=0).clamp(0, 1).numpy()
+        n = min(gen.shape[1], real.shape[1])
+        gen, real = gen[:, :n], real[:, :n]
+        for name, mel in (("gen", gen), ("real", real)):
+            figures[f"ripple_{name}"].append(ripple_fraction(mel))
+            figures[f"floor_{name}"].append(float(np.percentile(frame_energy(mel), 5)))
+            figures[f"level_{name}"].append(float(mel.mean()))
+        figures["mel_l1"].append(float(np.abs(gen - real).mean()))
+    return {k: statistics.median(v) for k, v in figures.items()} | {"clips": len(rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("packages", nargs="+", type=Path)
+    parser.add_argument(
+        "--data", type=Path, default=Path("."), help="root holding data/prepared and data/features"
+    )
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--max-clips", type=int, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    print("package | clips | ripple gen / real | floor gen / real | level gen / real | mel L1")
+    for package in args.packages:
+        f = measure(package, args.data, args.split, args.max_clips)
+        print(
+            f"{package} | {f['clips']} | {f['ripple_gen']:.4f} / {f['ripple_real']:.4f} | "
+            f"{f['floor_gen']:.3f} / {f['floor_real']:.3f} | {f['level_gen']:.3f} / {f['level_real']:.3f} | "
+            f"{f['mel_l1']:.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
