@@ -43,6 +43,13 @@ def clip_counts(num_clips: int) -> dict[str, int]:
     return {c: base + (1 if i < extra else 0) for i, c in enumerate(CATEGORIES)}
 
 
+def official_split(index: int) -> str:
+    """SynthFoley's own split of a clip, by its index in its category alone (so it never moves as the data set
+    grows): index 1, 8, 15, ... test, 2, 9, 16, ... val, the rest train. Two clips per category (the tiny set)
+    give one train and one test clip; 30 give 21 / 4 / 5."""
+    return {1: "test", 2: "val"}.get(index % 7, "train")
+
+
 def _json_bytes(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
@@ -101,7 +108,8 @@ def generate(
 ) -> list[Path]:
     """Write the SynthFoley data set under `out_dir`; returns the clips' mp4 paths in manifest order.
 
-    Layout: `out_dir/<category>/<clip_id>.mp4` and `.json`, plus `out_dir/synthfoley.json` (the manifest).
+    Layout: `out_dir/<category>/<clip_id>.mp4` and `.json`, plus `out_dir/synthfoley.json` (the manifest) and
+    `out_dir/splits/{train,val,test}.txt` (the data set's own split, `official_split`).
     `size` picks the format ranges and the default count ("tiny": 2 clips per category, "demo": 30; "full":
     the issue's full ranges, count required); `num_clips` overrides the count, and with `size=None` uses
     "full". Clips already on disk with the same content key are skipped; other files are left alone.
@@ -168,6 +176,14 @@ def generate(
     from dataprep.synthfoley.encode import write_bytes_atomic
 
     write_bytes_atomic(out_dir / MANIFEST_NAME, _json_bytes(manifest))
+    (out_dir / "splits").mkdir(exist_ok=True)
+    for split in ("train", "val", "test"):  # the data set's own lists, as VAS and VEGAS ship them
+        lines = [
+            f"{job[3]}/{path.stem}\n"
+            for job, (path, _) in zip(jobs, results, strict=True)
+            if official_split(job[4]) == split
+        ]
+        write_bytes_atomic(out_dir / "splits" / f"{split}.txt", "".join(lines).encode())
     return [path for path, _ in results]
 
 

@@ -44,7 +44,11 @@ def prepared(real_media, tmp_path_factory):
     params = {
         **DEFAULT_PARAMS,
         "decode": {"presets": ["regnet", "zhou"], "workers": 2},
-        "splits": {"val_per_category": 32, "test_per_category": 32, "seed": 0},
+        "splits": {
+            "seed": 0,
+            "profile": "small",
+            "profiles": {"small": {"val_fraction": 0.15, "test_fraction": 0.15}},
+        },
     }
     decode.run(source, root / "decoded", params, progress=False)
     features.run(root / "decoded", root / "features", params, progress=False)

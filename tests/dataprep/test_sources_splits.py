@@ -11,7 +11,8 @@ import pytest
 from dataprep import io
 from dataprep.params import data_settings, load_params
 from dataprep.sources import read_split_lists, scan_source
-from dataprep.splits import assign_splits, split_sizes
+from dataprep.splits import assign_splits, category_report, clip_hash, pin_assignment, split_profile
+from dataprep.synthfoley.generate import official_split
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,23 +54,68 @@ def test_split_lists_conflict(tmp_path):
         read_split_lists(tmp_path)
 
 
-@pytest.mark.parametrize(
-    ("n", "expected"),
-    [(0, (0, 0, 0)), (1, (1, 0, 0)), (2, (1, 0, 1)), (3, (1, 1, 1)), (10, (6, 2, 2)), (100, (36, 32, 32))],
-)
-def test_split_sizes(n, expected):
-    assert split_sizes(n, 32, 32) == expected
+def _split(ids, **kw):
+    return assign_splits(ids, seed=kw.pop("seed", 0), val_fraction=0.15, test_fraction=0.15, **kw)
 
 
-def test_assign_splits_deterministic_and_fixed():
-    ids = {"dog": [f"dog/{i}" for i in range(100)], "drum": [f"drum/{i}" for i in range(5)]}
-    a = assign_splits(ids, val=32, test=32, seed=0)
-    assert a == assign_splits(ids, val=32, test=32, seed=0)
-    assert a != assign_splits(ids, val=32, test=32, seed=1)
-    dog = [a[i] for i in ids["dog"]]
-    assert (dog.count("train"), dog.count("val"), dog.count("test")) == (36, 32, 32)
-    fixed = assign_splits(ids, val=32, test=32, seed=0, fixed={"dog/0": "val"})
-    assert fixed["dog/0"] == "val"
+def test_adding_removing_reordering_clips_never_moves_a_split():
+    ids = [f"dog/{i}" for i in range(200)] + [f"drum/{i}" for i in range(7)]
+    before = _split(ids)
+    grown = [f"dog/new{i}" for i in range(300)] + list(reversed(ids)) + [f"cat/{i}" for i in range(50)]
+    after = _split(grown)
+    assert all(after[i] == before[i] for i in ids)
+    shrunk = _split(ids[::3])
+    assert all(shrunk[i] == before[i] for i in ids[::3])
+    assert before != _split(ids, seed=1)  # the seed does matter
+    fixed = _split(ids, fixed={"dog/0": "val", "dog/1": "test"})
+    assert (fixed["dog/0"], fixed["dog/1"]) == ("val", "test")
+    assert all(fixed[i] == before[i] for i in ids[2:])
+
+
+def test_hash_rule_sizes_follow_the_fractions():
+    ids = [f"c/{i}" for i in range(20000)]
+    a = _split(ids)
+    for split, f in (("test", 0.15), ("val", 0.15)):
+        n = sum(s == split for s in a.values())
+        assert abs(n - f * len(ids)) < 4 * (len(ids) * f * (1 - f)) ** 0.5, (split, n)
+    assert 0.0 <= clip_hash("c/1", 0) < 1.0 and clip_hash("c/1", 0) != clip_hash("c/1", 1)
+
+
+def test_profiles_and_targets_are_reported():
+    params = load_params(REPO / "params.yaml")
+    for name in params["splits"]["profiles"]:
+        split_profile({**params["splits"], "profile": name})
+    zhou = split_profile({**params["splits"], "profile": "zhou"})
+    assert zhou.test_per_category == 128
+    with pytest.raises(ValueError, match="splits.profile = 'nope'"):
+        split_profile({**params["splits"], "profile": "nope"})
+    with pytest.raises(ValueError, match="sum to less than 1"):
+        split_profile({"profile": "p", "profiles": {"p": {"val_fraction": 0.5, "test_fraction": 0.5}}})
+    ids = [f"big/{i}" for i in range(3000)] + [f"tiny/{i}" for i in range(20)]
+    a = assign_splits(ids, seed=0, val_fraction=zhou.val_fraction, test_fraction=zhou.test_fraction)
+    counts, below = category_report(a, {i: i.split("/")[0] for i in ids}, zhou)
+    assert counts["big"]["test"] >= 128  # 3000 clips at 6 %: 180 expected, sd 13
+    assert [(b["category"], b["split"]) for b in below] == [("tiny", "test")]
+    assert "fewer clips than its targets need" in below[0]["why"]
+
+
+def test_pin_keeps_an_earlier_assignment(tmp_path):
+    source, prepared = tmp_path / "source", tmp_path / "prepared"
+    _touch(source / "splits" / "test.txt", b"dog/a.mp4\n")
+    for split, ids in {"train": "dog/b\ndog/c\n", "val": "", "test": "dog/a\n"}.items():
+        _touch(prepared / "splits" / f"{split}.txt", ids.encode())
+    assert pin_assignment(prepared, source) == {"train": 2, "val": 0, "test": 1}
+    assert read_split_lists(source) == {"dog/a": "test", "dog/b": "train", "dog/c": "train"}
+    _touch(prepared / "splits" / "val.txt", b"dog/a\n")
+    _touch(prepared / "splits" / "test.txt", b"")
+    with pytest.raises(ValueError, match="another split"):
+        pin_assignment(prepared, source)
+
+
+def test_synthfoley_split_never_moves_and_covers_tiny():
+    assert [official_split(i) for i in range(2)] == ["train", "test"]
+    thirty = [official_split(i) for i in range(30)]
+    assert (thirty.count("train"), thirty.count("val"), thirty.count("test")) == (21, 4, 5)
 
 
 def test_params_file_is_valid():
