@@ -45,9 +45,9 @@ def clip_counts(num_clips: int) -> dict[str, int]:
 
 def official_split(index: int) -> str:
     """SynthFoley's own split of a clip, by its index in its category alone (so it never moves as the data set
-    grows): index 1, 8, 15, ... test, 2, 9, 16, ... val, the rest train. Two clips per category (the tiny set)
-    give one train and one test clip; 30 give 21 / 4 / 5."""
-    return {1: "test", 2: "val"}.get(index % 7, "train")
+    grows): index 1, 9, 17, ... test, 2, 10, 18, ... val, the rest train. Two clips per category (the tiny set)
+    give one train and one test clip; 30 (the demo) give 22 / 4 / 4, the sizes of the demo's earlier splits."""
+    return {1: "test", 2: "val"}.get(index % 8, "train")
 
 
 def _json_bytes(data: dict[str, Any]) -> bytes:
