@@ -252,7 +252,8 @@ def run_sweep(
                 port=state.get("server_port"), log_file=sweep_dir / "mlflow-server.log",
             )  # fmt: skip
             tracking_uri = server.start()
-            print(f"[sweep] MLflow server for the trials: {tracking_uri} (store {store_uri})")
+            print(f"[sweep] MLflow server for the trials: {tracking_uri} (store {store_uri}; it stops with the "
+                  "sweep: browse the runs afterwards with the command printed at the end)")  # fmt: skip
         outcome.tracking_uri = tracking_uri
         client = MlflowClient(tracking_uri=tracking_uri)
 
@@ -324,8 +325,9 @@ def run_sweep(
                 {"v2s.sweep.best_run_id": best.run_id or "", "v2s.sweep.best_variant": best.variant}
             )
             reg_name = register_as or sweep.register_as
-            if register and reg_name and best.run_id:
-                reg_name = f"{reg_name}-smoke" if sweep.smoke and not register_as else reg_name
+            if sweep.smoke and not register_as and register:  # a debug network never enters the registry
+                print("[sweep] smoke test: the best trial is not registered (--register-as NAME to register it)")
+            elif register and reg_name and best.run_id:
                 outcome.registered = _register(best, reg_name, tracking_uri, name, parent.run_id, sweep)
                 parent.set_tags({"v2s.sweep.registered_model": outcome.registered["model_uri"]})
         parent.end("FINISHED" if errors == 0 else "FAILED")
@@ -341,6 +343,8 @@ def run_sweep(
     finally:
         if server is not None:
             server.stop()
+            print(f"[sweep] the trials' MLflow server is stopped; browse the runs with: {Path(sys.executable).parent}"
+                  f"/v2s ui --root {root}   (then http://127.0.0.1:5000)")  # fmt: skip
 
 
 def table_metrics(sweep: Any) -> list[str]:
@@ -388,8 +392,11 @@ def _new_tuner(
     sweep: Any, trainable: Any, *, name: str, storage: Path, epochs: int, concurrency: int, state_path: Path
 ) -> Any:
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, study_scheduler, study_searcher
+
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # read by Tuner.fit in this process
 
     if sweep.kind == "study":
         param_space = tune_space(sweep.space)
@@ -412,8 +419,10 @@ def _new_tuner(
         param_space=param_space,
         tune_config=tune_config,
         run_config=tune.RunConfig(
-            name=name, storage_path=str(storage), callbacks=[CloseTrialRuns(str(state_path))], verbose=1
-        ),
+            name=name, storage_path=str(storage), verbose=1,
+            # result.json / progress.csv as before, without Tune's TensorBoard logger and its hint (v2s uses MLflow)
+            callbacks=[CloseTrialRuns(str(state_path)), JsonLoggerCallback(), CSVLoggerCallback()],
+        ),  # fmt: skip
     )
 
 
@@ -460,6 +469,8 @@ def _collect(
             last = None
         objective = metrics.get(OBJECTIVE_KEY, last)  # what Tune saw (the window's mean)
         objective = float(objective) if objective is not None else None
+        if run is not None and objective is not None and math.isfinite(objective):
+            client.log_metric(run.info.run_id, OBJECTIVE_KEY, objective, step=epoch)  # a column to sort by
         row_values = row_metrics(metrics, sweep.metrics)
         if sweep.objective.window > 1:
             row_values = {sweep.objective.metric: last, **row_values}

@@ -16,6 +16,7 @@ sweep runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -191,11 +192,28 @@ def study_scheduler(sweep: Sweep, epochs: int) -> FinishingASHA:
     )  # fmt: skip
 
 
+def param_label(params: Mapping[str, Any], max_chars: int = 120) -> str:
+    """A run name from sampled values: the last part of each dotted key and a short value, e.g.
+    {"model.aux_dim": 32, "losses.mel": 1000.0} -> 'aux_dim=32,mel=1e3' (full keys where two last parts
+    collide); a folder name (no '/', '#' or spaces; cut to `max_chars`)."""
+    short = [k.rsplit(".", 1)[-1] for k in params]
+    names = short if len(set(short)) == len(short) else list(params)
+    parts = []
+    for name, value in zip(names, params.values(), strict=True):
+        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        text = text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+        parts.append("".join(c if c.isalnum() or c in "=._-" else "_" for c in f"{name}={text}"))
+    return ",".join(parts)[:max_chars] or "defaults"
+
+
 def trial_variant(sweep: Sweep, config: dict[str, Any], trial_id: str) -> tuple[str, dict[str, Any]]:
-    """(run name, sampled values) of a trial: a grid entry's label, or `trial_<id>` and the sampled values."""
+    """(run name, sampled values) of a trial: a grid entry's label, or the sampled values as a label
+    (`param_label`) followed by the Tune trial's number, e.g. 'aux_dim=32,mel=1e3_t00003' (the number keeps
+    two trials of the same point apart: the name is also the trial's Ray Train folder)."""
     if sweep.kind == "grid":
         return str(config["entry"]), {}
-    return f"trial_{trial_id}", {k: config[k] for k in sweep.space}
+    params = {k: config[k] for k in sweep.space}
+    return f"{param_label(params)}_t{trial_id.rsplit('_', 1)[-1]}", params
 
 
 def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
@@ -275,8 +293,18 @@ class CloseTrialRuns(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         epoch = (trial.last_result or {}).get("epoch")
+        note = (
+            f"Stopped early by ASHA after epoch {epoch}: its objective was below the rung's cutoff. "
+            "Not a failure; status KILLED is how MLflow shows a run ended on purpose before its last epoch."
+        )
         self._close(
-            trial, "KILLED", {"v2s.sweep.stopped_early": "true", "v2s.sweep.stopped_at_epoch": str(epoch)}
+            trial,
+            "KILLED",
+            {
+                "v2s.sweep.stopped_early": "true",
+                "v2s.sweep.stopped_at_epoch": str(epoch),
+                "mlflow.note.content": note,
+            },
         )
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:

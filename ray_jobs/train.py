@@ -41,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from v2s_models import model_card
+
 RUN_STATE_FILE = "v2s_run.json"
 PACKAGE_DIR = "package"
 FAULT_ENV = "V2S_TEST_FAULT"
@@ -203,6 +205,22 @@ def _open_tracker(
     return tracker
 
 
+def _log_card(tracker: Any, card: Mapping[str, Any], fingerprint: str, *, has_note: bool) -> None:
+    """The run's training data as an MLflow dataset input, its model card as `v2s.card.*` tags and (unless
+    the run already has a description) as the run's description."""
+    data = card["training_data"]
+    tracker.log_dataset(
+        name=Path(str(data["manifest"])).parent.name or "manifest",
+        digest=str(data["manifest_digest"]),
+        source=str(data["manifest"]),
+        profile={**{k: data[k] for k in ("clips", "categories", "sources", "synthetic")}, "features": fingerprint},
+    )
+    tags = model_card.to_tags(card)
+    if not has_note:
+        tags["mlflow.note.content"] = model_card.to_markdown(card)
+    tracker.set_tags(tags)
+
+
 def run_training(
     cfg: Mapping[str, Any],
     *,
@@ -267,6 +285,12 @@ def run_training(
         )
 
     settings, features, fingerprint = data_metadata(cfg, root)
+    card = model_card.make_card(
+        model=run_name,
+        paradigm=str(cfg["paradigm"]),
+        config=str(cfg["name"]),
+        data=model_card.training_data(cfg["data"]["manifest"], root=root),
+    )
     resumed_from = 0
     try:
         previous = registry.latest_checkpoint(run_dir)
@@ -301,6 +325,7 @@ def run_training(
             experiment=experiment or _default_experiment(cfg, Path(config_path) if config_path else None),
             tags=tags,
         )
+        _log_card(tracker, card, fingerprint, has_note="mlflow.note.content" in tags)
     _write_state(run_dir, state)
 
     scaling = cfg.get("scaling") or {}
@@ -350,6 +375,7 @@ def run_training(
             callbacks=list(callbacks or []),
         ),
     )
+    monitor = tracker.system_metrics() if tracking else None  # system/* metrics while the run trains
     try:
         result = trainer.fit()
     except BaseException:
@@ -357,13 +383,16 @@ def run_training(
         _write_state(run_dir, state)
         tracker.end("FAILED")
         raise
+    finally:
+        if monitor is not None:
+            monitor.finish()
     t_fit = time.perf_counter()
 
     if result.checkpoint is None:
         raise RuntimeError(f"run {run_name!r} finished without a checkpoint")
     ckpt_path = Path(result.checkpoint.path)
     package = registry.package_from_checkpoint(
-        ckpt_path, run_dir / PACKAGE_DIR, extra={"run_name": run_name, "mlflow_run_id": tracker.run_id}
+        ckpt_path, run_dir / PACKAGE_DIR, extra={"run_name": run_name, "mlflow_run_id": tracker.run_id, model_card.CARD_KEY: card}
     )
     model_uri = None
     if tracking:

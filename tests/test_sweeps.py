@@ -115,7 +115,8 @@ def run_grid_smoke(basetemp: Path, tiny: Path) -> dict[str, Any]:
     try:
         with open(log, "w") as f:
             proc = subprocess.run(
-                [sys.executable, "-m", "ray_jobs.sweep", GRID, "--smoke-test", "--root", str(root), "--num-cpus", "2"],
+                [sys.executable, "-m", "ray_jobs.sweep", GRID, "--smoke-test", "--root", str(root), "--num-cpus", "2",
+                 "--register-as", "regnet-smoke"],  # a smoke sweep registers only when told to
                 cwd=REPO, env=base_env(RAY_TMPDIR=str(ray_tmp)), stdout=f, stderr=subprocess.STDOUT, timeout=900,
             )  # fmt: skip
     finally:
