@@ -117,3 +117,47 @@ def connect(
             runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": f"http://127.0.0.1:{port}"}},
         )
     return f"started a local Ray instance ({int(ray.cluster_resources().get('CPU', 0))} CPUs)"
+
+
+# ------------------------------------------------------------------------------------------- storage
+STORAGE_ENV = "V2S_RAY_STORAGE"
+_CHECKPOINT_PREFIX = "checkpoint_epoch_"  # ray_jobs.train names every epoch's checkpoint folder this way
+
+
+def is_uri(storage: str | Path) -> bool:
+    """True for an object-store location (`s3://bucket/prefix`, `gs://...`), False for a local folder."""
+    return "://" in str(storage) and not str(storage).startswith("file://")
+
+
+def ray_storage(explicit: str | Path | None, root: Path) -> str:
+    """Ray Train's storage: `explicit`, else `$V2S_RAY_STORAGE`, else `<root>/ray_results`.
+
+    A URI is returned as given (without a trailing '/'); a folder as an absolute path. For `s3://` the endpoint and
+    credentials come from the environment (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`),
+    never from the URI, so the same value works against AWS S3, MinIO or a test server.
+    """
+    value = str(explicit) if explicit is not None else os.environ.get(STORAGE_ENV) or ""
+    if not value:
+        return str(root / "ray_results")
+    if is_uri(value):
+        scheme, _, rest = value.partition("://")
+        if not rest.strip("/"):
+            raise ValueError(f"storage {value!r} names no bucket (expected {scheme}://bucket/prefix)")
+        return value.rstrip("/")
+    return str(Path(value.removeprefix("file://")).expanduser().resolve())
+
+
+def latest_remote_epoch(run_uri: str) -> int:
+    """The highest epoch among the `checkpoint_epoch_NNNNN` folders of a run in an object store (0 when none)."""
+    import pyarrow.fs  # heavy; only remote storage needs it
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(run_uri)
+    infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    epochs = [
+        int(name[len(_CHECKPOINT_PREFIX) :])
+        for info in infos
+        if info.type == pyarrow.fs.FileType.Directory
+        and (name := info.base_name).startswith(_CHECKPOINT_PREFIX)
+        and name[len(_CHECKPOINT_PREFIX) :].isdigit()
+    ]
+    return max(epochs, default=0)

@@ -12,6 +12,12 @@ process runs on this machine and sees the artifact folder). The server runs in i
 `stop` signals (TERM, then KILL after a grace period): its gunicorn/uvicorn workers go with it. On Linux the
 server also gets SIGTERM when the process that started it dies (`PR_SET_PDEATHSIG`; mlflow forwards it to its
 workers), so a killed sweep driver does not leave a server behind.
+
+`app_name="basic-auth"` runs MLflow's authentication app (users and permissions in the database named by the
+ini file at `MLFLOW_AUTH_CONFIG_PATH`; the first admin's password from `MLFLOW_AUTH_ADMIN_PASSWORD`): every
+request but `/health` then needs HTTP basic credentials. The artifact root may be an object store
+(`s3://bucket/prefix`): server and clients find the endpoint and credentials in their environment
+(`MLFLOW_S3_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never in a URI.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -51,6 +58,20 @@ def free_port(preferred: int | None = None) -> int:
         return int(s.getsockname()[1])
 
 
+def stop_process_group(proc: subprocess.Popen[bytes] | None, grace_s: float = 15.0) -> None:
+    """TERM, then KILL after `grace_s`, to the process group of `proc` (a child started in its own session)."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
 def is_healthy(uri: str, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as r:
@@ -70,8 +91,12 @@ class MlflowServer:
         port: int | None = None,
         log_file: str | Path | None = None,
         start_timeout_s: float = 180.0,
+        app_name: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.store_uri = store_uri
+        self.app_name = app_name
+        self.env = dict(env or {})
         self.artifact_root = artifact_root
         self.port = free_port(port)
         self.log_file = Path(log_file) if log_file else None
@@ -89,9 +114,11 @@ class MlflowServer:
             "--default-artifact-root", self.artifact_root,
             "--no-serve-artifacts",
             "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            *(["--app-name", self.app_name] if self.app_name else []),
         ]  # fmt: skip
         env = {
             **os.environ,
+            **self.env,
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
@@ -129,16 +156,7 @@ class MlflowServer:
 
     def stop(self, grace_s: float = 15.0) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the group this object started (start_new_session)
-            proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
+        stop_process_group(proc, grace_s)
 
     def __enter__(self) -> str:
         return self.start()

@@ -12,7 +12,13 @@ It never registers the model: `v2s promote` does, explicitly.
 
 Run names are stable (the config's `name`, or --run-name; never a timestamp): Ray Train V2 resumes a run from
 `<storage>/<run name>/` when the same name and storage are used again, and `v2s_run.json` there keeps the MLflow
-run id so a resumed job logs into the SAME MLflow run. A killed worker is replaced within the job
+run id so a resumed job logs into the SAME MLflow run.
+
+Storage: `--storage`, else `$V2S_RAY_STORAGE`, else `<root>/ray_results`. A URI (`s3://bucket/prefix`) puts Ray
+Train's checkpoints and run state in an object store every node reaches; the endpoint and credentials come only
+from the environment of every Ray process (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, and `AWS_ENDPOINT_URL`
+for MinIO or another S3 service), so the same command runs against AWS S3, MinIO or a local test server. The
+driver keeps `v2s_run.json` and the final package in `<root>/ray_results/<run name>/` on its own machine. A killed worker is replaced within the job
 (`FailureConfig(max_failures)`), and training continues from the last checkpoint.
 
 Batch size is global: with N workers each takes ceil(batch_size / N) clips per step (DistributedSampler shards),
@@ -247,7 +253,7 @@ def run_training(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from ray_jobs.cluster import connect
+    from ray_jobs.cluster import connect, is_uri, latest_remote_epoch, ray_storage
     from v2s_models import registry
     from v2s_models.config import config_hash, validate
     from v2s_models.tracking import NullTracker, default_tracking_uri, git_commit
@@ -259,8 +265,10 @@ def run_training(
     run_name = run_name or str(cfg["name"])
     if not run_name or "/" in run_name or run_name.startswith("."):
         raise ValueError(f"invalid run name {run_name!r} (a folder name: no '/', not hidden)")
-    storage = Path(storage).expanduser().resolve() if storage is not None else root / "ray_results"
-    run_dir = storage / run_name
+    storage = ray_storage(storage, root)
+    remote = is_uri(storage)
+    # a remote store holds Ray's checkpoints; the driver's state file and the package stay on this machine
+    run_dir = (root / "ray_results" if remote else Path(storage)) / run_name
     chash = config_hash(cfg)
     state = _read_state(run_dir)
     if state and state.get("config_hash") != chash:
@@ -292,12 +300,17 @@ def run_training(
         data=model_card.training_data(cfg["data"]["manifest"], root=root),
     )
     resumed_from = 0
-    try:
-        previous = registry.latest_checkpoint(run_dir)
-        resumed_from = int(loop.load_checkpoint(previous).get("epoch", 0))
-        print(f"[train] resuming run {run_name!r} from {previous.name} (epoch {resumed_from})")
-    except FileNotFoundError:
-        pass
+    if remote:
+        resumed_from = latest_remote_epoch(f"{storage}/{run_name}")
+        if resumed_from:
+            print(f"[train] resuming run {run_name!r} from {storage}/{run_name} (epoch {resumed_from})")
+    else:
+        try:
+            previous = registry.latest_checkpoint(run_dir)
+            resumed_from = int(loop.load_checkpoint(previous).get("epoch", 0))
+            print(f"[train] resuming run {run_name!r} from {previous.name} (epoch {resumed_from})")
+        except FileNotFoundError:
+            pass
     state.update({"config_hash": chash, "run_name": run_name, "status": "RUNNING"})
 
     tracker: Any = NullTracker()
@@ -310,7 +323,7 @@ def run_training(
             "v2s.config_hash": chash,
             "v2s.config_name": str(cfg["name"]),
             "v2s.paradigm": str(cfg["paradigm"]),
-            "v2s.ray_run_dir": str(run_dir),
+            "v2s.ray_run_dir": f"{storage}/{run_name}" if remote else str(run_dir),
             "data.fingerprint": fingerprint,
             **({"mlflow.source.git.commit": commit.removesuffix("-dirty")} if commit != "unknown" else {}),
             **dict(extra_tags or {}),
@@ -361,7 +374,7 @@ def run_training(
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
-            storage_path=str(storage),
+            storage_path=storage,
             failure_config=ray.train.FailureConfig(
                 max_failures=int(
                     max_failures
@@ -391,6 +404,10 @@ def run_training(
     if result.checkpoint is None:
         raise RuntimeError(f"run {run_name!r} finished without a checkpoint")
     ckpt_path = Path(result.checkpoint.path)
+    if remote:  # the last checkpoint, fetched from the object store, is what the package is made of
+        ckpt_path = run_dir / "last_checkpoint"
+        shutil.rmtree(ckpt_path, ignore_errors=True)
+        result.checkpoint.to_directory(str(ckpt_path))
     package = registry.package_from_checkpoint(
         ckpt_path, run_dir / PACKAGE_DIR, extra={"run_name": run_name, "mlflow_run_id": tracker.run_id, model_card.CARD_KEY: card}
     )
@@ -615,7 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-name", default=None, help="stable run name (default: the config's name); resumes it"
     )
     ap.add_argument(
-        "--storage", type=Path, default=None, help="Ray storage folder (default: <root>/ray_results)"
+        "--storage",
+        default=None,
+        help="Ray storage: a folder or s3://bucket/prefix (default: $V2S_RAY_STORAGE, else <root>/ray_results)",
     )
     ap.add_argument(
         "--root", type=Path, default=None, help="project folder with data/ (default: $V2S_PROJECT_ROOT or .)"
@@ -641,7 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_jobs.cluster import project_root
+    from ray_jobs.cluster import is_uri, project_root, ray_storage
     from v2s_models.config import ConfigError, load_config
 
     args = build_parser().parse_args(argv)
@@ -659,8 +678,10 @@ def main(argv: list[str] | None = None) -> int:
             run_name = f"{run_name or cfg['name']}-smoke"
             max_steps = 2
             tags = {"v2s.smoke_test": "true"}
-            storage = (args.storage or root / "ray_results").resolve()
-            shutil.rmtree(storage / run_name, ignore_errors=True)  # a smoke test never resumes
+            storage = ray_storage(args.storage, root)
+            if is_uri(storage):
+                raise ValueError(f"--smoke-test runs on local storage only, not {storage}")
+            shutil.rmtree(Path(storage) / run_name, ignore_errors=True)  # a smoke test never resumes
         fault = FaultSpec.parse(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local Ray cluster for v2s training: head on this machine, dashboard on 127.0.0.1, token authentication.
 #
-#   scripts/cluster.sh start [--no-auth]     start the head (prints what to export and how to join machines)
+#   scripts/cluster.sh start [--no-auth] [--listen IP]   start the head (prints what to export / how to join)
 #   scripts/cluster.sh submit CONFIG [ARGS]  ray job submit --working-dir . -- python -m ray_jobs.train CONFIG ARGS
 #   scripts/cluster.sh status                ray status of this head
 #   scripts/cluster.sh join                  the command to run on another machine to join this head
@@ -15,6 +15,12 @@
 # ray status, a joining machine) needs RAY_AUTH_MODE=token and the same token. `--no-auth` runs the head with
 # RAY_AUTH_MODE=disabled instead: acceptable only on a machine nobody else can reach.
 #
+# Loopback by default: the head advertises 127.0.0.1 (no other machine can join) and the dashboard and job API
+# listen on 127.0.0.1. `--listen IP` (or V2S_RAY_NODE_IP) opts in to other machines joining through that
+# address of this machine; it requires token authentication. Ray's own gRPC ports (GCS, raylet) listen on every
+# interface whatever the advertised address (Ray has no option to narrow them; measured with `ss -ltnp`): the
+# token is what protects them, so keep them behind a firewall too (docs/reliability.md, "Services").
+#
 # `stop` does not call `ray stop`, which kills every Ray process of the machine (other users' clusters too): the
 # head runs in its own session (setsid) and `stop` signals that session's processes only.
 set -euo pipefail
@@ -26,6 +32,7 @@ DASH_PORT="${V2S_DASHBOARD_PORT:-8265}"
 CLIENT_PORT="${V2S_RAY_CLIENT_PORT:-10001}"
 AGENT_PORT="${V2S_DASHBOARD_AGENT_PORT:-52365}"
 CPUS="${V2S_RAY_CPUS:-$(nproc)}"
+NODE_IP="${V2S_RAY_NODE_IP:-127.0.0.1}"
 TMP_BASE="${RAY_TMPDIR:-/tmp}"
 STATE="$TMP_BASE/v2s-ray-head-$PORT"   # session id, auth mode and log of the head started here
 export RAY_USAGE_STATS_ENABLED="${RAY_USAGE_STATS_ENABLED:-0}"
@@ -35,7 +42,7 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 
 auth_mode() { cat "$STATE.auth" 2>/dev/null || echo token; }
 
-node_ip() { hostname -I 2>/dev/null | awk '{print $1}'; }
+node_ip() { cat "$STATE.ip" 2>/dev/null || echo "$NODE_IP"; }
 
 dashboard_up() {
   python - "$DASH_PORT" <<'PY' >/dev/null 2>&1
@@ -56,7 +63,17 @@ running_sid() {
 
 cmd_start() {
   local mode=token
-  [[ "${1:-}" == "--no-auth" ]] && mode=disabled
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --no-auth) mode=disabled ;;
+      --listen) [[ $# -ge 2 ]] || die "--listen needs an IP address of this machine"; NODE_IP="$2"; shift ;;
+      *) die "unknown option $1 (start [--no-auth] [--listen IP])" ;;
+    esac
+    shift
+  done
+  if [[ "$mode" == disabled && "$NODE_IP" != 127.0.0.1 ]]; then
+    die "--no-auth with --listen $NODE_IP would let anyone who reaches this machine run code on it: keep the token"
+  fi
   if sid=$(running_sid); then die "a head started by this script already runs (session $sid); stop it first"; fi
   mkdir -p "$TMP_BASE"
   export RAY_AUTH_MODE="$mode"
@@ -68,8 +85,9 @@ cmd_start() {
   # uploaded copy of the repository without data/, ray_results/ or mlflow.db, and find the real folder here.
   export V2S_PROJECT_ROOT="$REPO"
   echo "$mode" >"$STATE.auth"
+  echo "$NODE_IP" >"$STATE.ip"
   # --block keeps one process that owns the head; setsid gives the head its own session for `stop`.
-  setsid ray start --head --block --port="$PORT" --num-cpus="$CPUS" \
+  setsid ray start --head --block --port="$PORT" --num-cpus="$CPUS" --node-ip-address="$NODE_IP" \
     --include-dashboard=true --dashboard-host=127.0.0.1 --dashboard-port="$DASH_PORT" \
     --ray-client-server-port="$CLIENT_PORT" --dashboard-agent-listen-port="$AGENT_PORT" \
     --disable-usage-stats >"$STATE.log" 2>&1 </dev/null &
@@ -104,7 +122,7 @@ cmd_stop() {
     sleep 1
   done
   if ps -o pid= -s "$sid" >/dev/null 2>&1; then pkill -KILL -s "$sid" || true; fi
-  rm -f "$STATE.sid" "$STATE.auth"
+  rm -f "$STATE.sid" "$STATE.auth" "$STATE.ip"
   # what `ray stop` also does: forget the address, so `ray.init()` does not try to attach to the dead head
   local current="$TMP_BASE/ray/ray_current_cluster"
   if [[ -f "$current" && "$(cat "$current")" == *":$PORT" ]]; then rm -f "$current"; fi
@@ -120,27 +138,39 @@ cmd_submit() {
   [[ $# -ge 1 ]] || die "usage: cluster.sh submit CONFIG [ray_jobs.train arguments]"
   running_sid >/dev/null || die "no head started by this script is running: scripts/cluster.sh start"
   cd "$REPO"
-  local env_json="{}"
-  # the job's driver and workers get MLFLOW_TRACKING_URI (a server for multi-machine runs) when it is set here
-  [[ -n "${MLFLOW_TRACKING_URI:-}" ]] && env_json="{\"env_vars\": {\"MLFLOW_TRACKING_URI\": \"$MLFLOW_TRACKING_URI\"}}"
+  # the job's driver and workers get the tracking server, its credentials and Ray's storage when they are set
+  # here (the object store's own credentials belong in the environment of each node's `ray start`)
+  local env_json
+  env_json=$(python - <<'PY'
+import json, os
+keys = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "V2S_RAY_STORAGE")
+print(json.dumps({"env_vars": {k: os.environ[k] for k in keys if os.environ.get(k)}}))
+PY
+)
   RAY_AUTH_MODE="$(auth_mode)" ray job submit --address "http://127.0.0.1:$DASH_PORT" --working-dir . \
     --runtime-env-json "$env_json" -- python -m ray_jobs.train "$@"
 }
 
 cmd_join() {
-  local mode
+  local mode ip
   mode="$(auth_mode)"
+  ip="$(node_ip)"
+  if [[ "$ip" == 127.0.0.1 ]]; then
+    cat <<EOF
+This head listens on loopback only (the default): no other machine can join it. Restart it with the address of
+this machine that the others reach (token authentication stays on):
+  scripts/cluster.sh stop && scripts/cluster.sh start --listen <this machine's private IP>
+EOF
+    return 0
+  fi
   cat <<EOF
 On each machine to add (same repository path with the same .venv, reachable to this one on port $PORT):
-  1. copy ~/.ray/auth_token from this machine to ~/.ray/auth_token there (token mode only; keep it private)
-  2. RAY_AUTH_MODE=$mode V2S_PROJECT_ROOT=$REPO ray start --address=$(node_ip):$PORT --num-cpus=<cores>
-Multi-machine training also needs storage every node sees at the same path (e.g. NFS: --storage /nfs/ray_results)
-and an MLflow server instead of the local SQLite file (rank 0 may run on any node), with its own store (runs
-logged to the SQLite file keep artifact paths local to this machine):
-  MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --backend-store-uri sqlite:///$REPO/mlflow-server.db \\
-      --artifacts-destination $REPO/mlartifacts-server --host 0.0.0.0 --port 5000 --workers 1
-  then submit with MLFLOW_TRACKING_URI for every process of the job:
-  scripts/cluster.sh submit CONFIG   after   export MLFLOW_TRACKING_URI=http://$(node_ip):5000
+  1. copy ~/.ray/auth_token from this machine to ~/.ray/auth_token there (keep it private)
+  2. RAY_AUTH_MODE=$mode V2S_PROJECT_ROOT=$REPO ray start --address=$ip:$PORT --num-cpus=<cores>
+Multi-machine training also needs storage every node reaches (an S3 bucket: export V2S_RAY_STORAGE=s3://...,
+with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for MinIO or another S3 service, AWS_ENDPOINT_URL in the
+environment of every 'ray start') and an MLflow server with authentication instead of the local SQLite file
+(rank 0 may run on any node). The steps, with the MLflow server's exact commands: docs/cluster.md.
 EOF
 }
 

@@ -171,6 +171,12 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
     from v2s_models.tracking import default_tracking_uri
 
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
+        # the UI has no authentication: whoever reaches the port can register models and move aliases
+        raise SystemExit(
+            f"v2s ui: --host {args.host} would expose the MLflow UI, which has no authentication, beyond this "
+            "machine; pass --allow-remote to opt in, or use an SSH tunnel (docs/cluster.md)"
+        )
     root = args.root.resolve()
     store = default_tracking_uri(root)
     if store.startswith(("http://", "https://")):
@@ -308,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="the MLflow UI over the project's store, on 127.0.0.1")
     ui.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, mlartifacts/)")
-    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (loopback unless --allow-remote)")
+    ui.add_argument("--allow-remote", action="store_true", help="opt in to a --host other than loopback")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=_cmd_ui)
     return ap
