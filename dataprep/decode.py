@@ -135,7 +135,10 @@ def prune(out_root: Path, presets: list[DataSettings], keep: set[str]) -> int:
     return removed
 
 
-def run(source: Path, out: Path, params: dict[str, Any], *, progress: bool = True) -> dict[str, Any]:
+def run(
+    source: Path, out: Path, params: dict[str, Any], *, progress: bool = True, metrics: Path | None = None
+) -> dict[str, Any]:
+    """Decodes every clip of `source` into `out`; the run's counters go to the metrics file `metrics`."""
     cfg = section(params, "decode")
     presets = [data_settings(params, name) for name in cfg.get("presets", ["regnet"])]
     workers = int(cfg.get("workers", 2))
@@ -160,7 +163,7 @@ def run(source: Path, out: Path, params: dict[str, Any], *, progress: bool = Tru
     io.write_json(out / "quarantine.json", {"count": len(quarantine), "clips": quarantine})
     io.write_jsonl(out / "manifest.jsonl", rows)
     summary = {"clips": len(clips), **counts, "presets": [p.name for p in presets]}
-    io.write_json(out / "summary.json", summary)
+    io.write_run_metrics(out, metrics, summary)
     return summary
 
 
@@ -168,11 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dataprep.decode", description=__doc__.split("\n\n")[0])
     ap.add_argument("source", type=Path, help="folder of videos in category sub-folders")
     ap.add_argument("out", type=Path, help="output folder (data/decoded)")
+    ap.add_argument(
+        "--metrics", type=Path, help="run counters (JSON), outside OUT (dvc.yaml: a metrics file)"
+    )
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        run(args.source, args.out, load_params(args.params), progress=not args.no_progress)
+        run(
+            args.source,
+            args.out,
+            load_params(args.params),
+            progress=not args.no_progress,
+            metrics=args.metrics,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

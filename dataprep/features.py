@@ -229,7 +229,10 @@ def _features_one(
     )
 
 
-def run(decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = True) -> dict[str, Any]:
+def run(
+    decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = True, metrics: Path | None = None
+) -> dict[str, Any]:
+    """Features of every decoded clip into `out`; the run's counters go to the metrics file `metrics`."""
     cfg = section(params, "features")
     validate_config(cfg)
     preset_dicts = {name: data_settings(params, name).to_dict() for name in cfg["presets"]}
@@ -254,7 +257,7 @@ def run(decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = Tr
     io.write_json(out / "quarantine.json", {"count": len(quarantine), "clips": quarantine})
     io.write_jsonl(out / "manifest.jsonl", [r.row for r in results if r.row is not None])
     summary = {"clips": len(rows), **counts}
-    io.write_json(out / "summary.json", summary)
+    io.write_run_metrics(out, metrics, summary)
     return summary
 
 
@@ -262,11 +265,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m dataprep.features", description=__doc__.split("\n\n")[0])
     ap.add_argument("decoded", type=Path, help="output folder of the decode stage (data/decoded)")
     ap.add_argument("out", type=Path, help="output folder (data/features)")
+    ap.add_argument(
+        "--metrics", type=Path, help="run counters (JSON), outside OUT (dvc.yaml: a metrics file)"
+    )
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
-        run(args.decoded, args.out, load_params(args.params), progress=not args.no_progress)
+        run(
+            args.decoded,
+            args.out,
+            load_params(args.params),
+            progress=not args.no_progress,
+            metrics=args.metrics,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

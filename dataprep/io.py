@@ -83,3 +83,18 @@ def read_cache_key(meta_path: str | os.PathLike[str]) -> str | None:
         return json.loads(Path(meta_path).read_text(encoding="utf-8")).get("key")
     except (OSError, ValueError):
         return None
+
+
+def write_run_metrics(
+    out_dir: str | os.PathLike[str], metrics: str | os.PathLike[str] | None, obj: Any
+) -> None:
+    """Writes a stage's run counters to the metrics file `metrics` (outside its output folder, None: nowhere),
+    and removes a `summary.json` an earlier version left inside `out_dir`: an output holds content only, so an
+    unchanged clip set gives byte-identical outputs and the stages after it stay cached."""
+    (Path(out_dir) / "summary.json").unlink(missing_ok=True)
+    if metrics is None:
+        return
+    m = Path(metrics).resolve()
+    if m.is_relative_to(Path(out_dir).resolve()):
+        raise ValueError(f"metrics file {metrics} lies inside the stage output {out_dir}; put it beside it")
+    write_json(m, obj)

@@ -200,9 +200,9 @@ def test_added_clips_are_the_only_ones_processed_and_bad_ones_quarantined(tiny_r
     (videos / "drum" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     _set_params(tiny_repo, **{"data.source": "videos"})
     _dvc(tiny_repo, "repro", "splits")  # the data stages only (training on the new data is not this test's)
-    decode = _read(tiny_repo / "data/decoded/summary.json")
+    decode = _read(tiny_repo / "data/metrics/decode.json")
     assert (decode["ok"], decode["cached"], decode["quarantined"]) == (1, 16, 1), decode
-    features = _read(tiny_repo / "data/features/summary.json")
+    features = _read(tiny_repo / "data/metrics/features.json")
     assert (features["ok"], features["cached"]) == (1, 16), features
     rows = {
         json.loads(x)["clip_id"]: json.loads(x)

@@ -1,0 +1,91 @@
+"""Real DVC on the tiny data set: stage outputs hold content only, so a setting that changes no clip leaves every
+downstream stage cached (issue 15 item 4); odd entries in the source folder (pipes, device links, loops,
+dangling links, non-UTF-8 names) do not stop `dvc repro` once `dataprep.sources --dvcignore` has listed them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DVC = Path(sys.executable).parent / "dvc"
+pytestmark = pytest.mark.slow
+
+# The train stage's data dependencies (dvc.yaml); the probe stage below depends on exactly these.
+TRAIN_DATA_DEPS = ("data/prepared/manifest.jsonl", "data/features")
+
+
+def _dvc(repo: Path, *args: str, ok: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(
+        [str(DVC), *args], cwd=repo, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    if ok:
+        assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _lock_md5(repo: Path, stage: str, path: str) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"][stage]
+    return next(o["md5"] for o in lock["outs"] if o["path"] == path)
+
+
+@pytest.fixture(scope="module")
+def dvc_repo(tmp_path_factory, tiny_data_root) -> Path:
+    """The data stages of this checkout's dvc.yaml plus a `probe` stage with the train stage's data deps, in a
+    fresh git + DVC repository seeded with the tiny prepared data (the per-clip caches make the first repro
+    quick)."""
+    repo = tmp_path_factory.mktemp("dvc_hygiene")
+    for rel in ("dataprep", "v2s_models"):
+        shutil.copytree(REPO / rel, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generate"].update(size="tiny", num_clips=None)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    train = stages["train"]["do"]
+    assert set(TRAIN_DATA_DEPS) <= set(train["deps"]), train["deps"]
+    pipeline = {k: stages[k] for k in ("generate", "decode", "features", "splits")}
+    pipeline["probe"] = {
+        "cmd": "python -c \"open('probe.txt', 'w').write('ran')\"",
+        "deps": list(TRAIN_DATA_DEPS),
+        "outs": [{"probe.txt": {"cache": False}}],
+    }
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": pipeline}, sort_keys=False))
+    shutil.copytree(tiny_data_root / "data", repo / "data")
+    shutil.rmtree(repo / "data" / "prepared")
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    _dvc(repo, "init", "-q")
+    _dvc(repo, "repro", "probe")
+    return repo
+
+
+def test_a_setting_that_changes_no_clip_keeps_training_cached(dvc_repo):
+    assert not (dvc_repo / "data/decoded/summary.json").exists()  # a stale counter file was removed
+    assert not (dvc_repo / "data/features/summary.json").exists()
+    counters = json.loads((dvc_repo / "data/metrics/decode.json").read_text())
+    assert counters["clips"] == 16 and counters["quarantined"] == 0
+    before = {
+        s: _lock_md5(dvc_repo, s, f"data/{p}") for s, p in (("decode", "decoded"), ("features", "features"))
+    }
+    p = dvc_repo / "params.yaml"
+    params = yaml.safe_load(p.read_text())
+    params["decode"]["workers"] = 1  # the decode stage re-runs; no clip changes
+    p.write_text(yaml.safe_dump(params, sort_keys=False))
+    out = _dvc(dvc_repo, "repro", "probe").stdout
+    assert "Running stage 'decode'" in out, out
+    for stage in ("features", "splits", "probe"):
+        assert f"Stage '{stage}' didn't change, skipping" in out, out
+    after = {
+        s: _lock_md5(dvc_repo, s, f"data/{p}") for s, p in (("decode", "decoded"), ("features", "features"))
+    }
+    assert after == before
+    assert json.loads((dvc_repo / "data/metrics/decode.json").read_text())["cached"] == 16
+    status = _dvc(dvc_repo, "status", "probe").stdout
+    assert "up to date" in status.lower(), status
