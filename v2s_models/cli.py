@@ -47,11 +47,15 @@ def _cmd_synthfoley(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from v2s_models import model_card, progress
 
-    from dataprep.media import MediaError, probe
-    from dataprep.mux import output_format
-    from v2s_models.generation import GenerationResult, VideoToSound
+    progress.enable(sys.stderr, prefix="generate")  # a line per stage, and every few seconds within one
+    with progress.stage("loading libraries"):  # a cold start spends most of its time here
+        from tqdm import tqdm
+
+        from dataprep.media import MediaError, probe
+        from dataprep.mux import output_format
+        from v2s_models.generation import GenerationResult, VideoToSound
 
     def report(video: Path, item: GenerationResult | Exception) -> None:
         if isinstance(item, Exception):
@@ -71,14 +75,22 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             if out.is_dir():
                 out = out / f"{args.video.stem}.mp4"
             output_format(out)
-        v2s = VideoToSound.from_uri(
-            args.model,
-            device=args.device,
-            vocoder=args.vocoder,
-            reference=args.reference,
-            overlap_s=args.overlap,
-            seed=args.seed,
+        with progress.stage("loading model"):
+            v2s = VideoToSound.from_uri(
+                args.model,
+                device=args.device,
+                vocoder=args.vocoder,
+                reference=args.reference,
+                overlap_s=args.overlap,
+                seed=args.seed,
+            )
+        card = model_card.card_of_package(v2s.package.extra)
+        progress.say(
+            f"model card: {model_card.summary(card)}" if card else "model card: none (an older package)"
         )
+        warning = model_card.real_video_warning(card, args.video)
+        if warning:
+            print(warning, file=sys.stderr)
         if args.video.is_dir():
             results = v2s.generate_folder(args.video, out, seed=args.seed, on_result=report)
             failed = [video for video, item in results if isinstance(item, Exception)]

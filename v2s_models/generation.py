@@ -62,6 +62,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from v2s_models import progress
 from v2s_models.package import META_FILE, ModelPackage, load_package
 from v2s_models.settings import DataSettings
 
@@ -737,7 +738,8 @@ class VideoToSound:
 
     def synthesize(self, video: str | os.PathLike[str], *, seed: int = 0) -> GeneratedAudio:
         """The generated waveform for `video`, as long as its picture."""
-        feats = self.video_features(video)
+        with progress.stage("features"):
+            feats = self.video_features(video)
         return self.synthesize_features(feats, seed=seed)
 
     def synthesize_features(self, feats: VideoFeatures, *, seed: int = 0) -> GeneratedAudio:
@@ -749,34 +751,37 @@ class VideoToSound:
         t0 = time.perf_counter()
         if self.package.paradigm == "gan_mel":
             assert self.vocoder is not None
-            mel = generate_gan_mel(
-                self.generator,
-                visual,
-                window=self.window,
-                overlap=self.overlap,
-                seed=seed,
-                pad_mode=self.settings.pad_mode,
-                reference_mel=self.reference_mel,
-                batch_size=self.batch_windows,
-                num_frames=feats.num_frames,
-            )
+            with progress.stage("generation"):
+                mel = generate_gan_mel(
+                    self.generator,
+                    visual,
+                    window=self.window,
+                    overlap=self.overlap,
+                    seed=seed,
+                    pad_mode=self.settings.pad_mode,
+                    reference_mel=self.reference_mel,
+                    batch_size=self.batch_windows,
+                    num_frames=feats.num_frames,
+                )
             timings["generate"] = time.perf_counter() - t0
             t1 = time.perf_counter()
-            wav = vocode(self.vocoder, mel, hop=self.settings.mel.hop)
+            with progress.stage("vocoding"):
+                wav = vocode(self.vocoder, mel, hop=self.settings.mel.hop)
             timings["vocode"] = time.perf_counter() - t1
         else:
-            wav = generate_autoregressive(
-                self.generator,
-                visual,
-                window=self.window,
-                overlap=self.overlap,
-                samples_per_frame=sr / self.settings.fps,
-                num_samples=n_out,
-                seed=seed,
-                pad_mode=self.settings.pad_mode,
-                batch_size=self.batch_windows,
-                num_frames=feats.num_frames,
-            ).numpy()
+            with progress.stage("generation"):
+                wav = generate_autoregressive(
+                    self.generator,
+                    visual,
+                    window=self.window,
+                    overlap=self.overlap,
+                    samples_per_frame=sr / self.settings.fps,
+                    num_samples=n_out,
+                    seed=seed,
+                    pad_mode=self.settings.pad_mode,
+                    batch_size=self.batch_windows,
+                    num_frames=feats.num_frames,
+                ).numpy()
             timings["generate"] = time.perf_counter() - t0
         out = np.zeros(n_out, np.float32)
         out[: min(n_out, wav.shape[0])] = wav[:n_out]
@@ -799,7 +804,8 @@ class VideoToSound:
         output_format(out)  # a bad output name fails before any work
         audio = self.synthesize(video, seed=seed)
         t0 = time.perf_counter()
-        result = mux_audio(video, audio.wav, audio.sample_rate, out)
+        with progress.stage("muxing"):
+            result = mux_audio(video, audio.wav, audio.sample_rate, out)
         audio.timings["mux"] = time.perf_counter() - t0
         wav_path = out.with_suffix(".wav")
         with atomic_path(wav_path) as tmp:

@@ -95,7 +95,7 @@ def summary(card: Mapping[str, Any]) -> str:
     cats = data.get("categories") or []
     line = (
         f"{card.get('model')} ({card.get('paradigm')}): trained on {_kind(data)}, "
-        f"{clips.get('train', '?')} training clips of {len(cats)} categories "
+        f"{clips.get('train', '?')} training clips of {len(cats)} categor{'y' if len(cats) == 1 else 'ies'} "
         f"from {', '.join(data.get('sources') or ['?'])}"
     )
     ev = card.get("evaluation") or {}
@@ -162,7 +162,8 @@ def card_of_package(extra: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def annotate_version(client: Any, name: str, version: str) -> dict[str, Any] | None:
     """Copies the card of version `version`'s training run (its `v2s.card.json` tag) onto the registered
-    version: description (Markdown) and `v2s.card.*` tags. Returns the card, or None when the run has none."""
+    version: `v2s.card.*` tags, and the description (Markdown) when the version has none. Returns the card, or
+    None when the run has none."""
     mv = client.get_model_version(name, version)
     if not mv.run_id:
         return None
@@ -173,7 +174,8 @@ def annotate_version(client: Any, name: str, version: str) -> dict[str, Any] | N
         card = json.loads(text)
     except json.JSONDecodeError:
         return None  # cut at the tag's length limit: keep the version as it is
-    client.update_model_version(name, version, description=to_markdown(card))
+    if not mv.description:  # a description someone (or the evaluation) wrote stays
+        client.update_model_version(name, version, description=to_markdown(card))
     for k, v in to_tags(card).items():
         client.set_model_version_tag(name, version, k, v)
     return card

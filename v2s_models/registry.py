@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import yaml
 
+from v2s_models import model_card
 from v2s_models.config import instantiate
 from v2s_models.package import META_FILE, ModelPackage, load_package, save_package
 from v2s_models.settings import DataSettings, get_preset
@@ -455,6 +456,7 @@ def promote(
                 version = str(mv.version)
         if alias is not None:
             client.set_registered_model_alias(name, alias, version)
+        model_card.annotate_version(client, name, version)  # what it was trained on, as its description
         mv = client.get_model_version(name, version)
     return {
         "name": name,
