@@ -23,6 +23,7 @@ exported as a package folder (`models/KEY/package/`, what `v2s generate --model`
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -36,6 +37,7 @@ MODELS_DIR = Path("models")
 EVALUATIONS_DIR = Path("evaluations")
 FILTERED_DIR = Path("data/filtered")
 TOWER_KEY = "correlation_tower"  # run name and models/ folder of the filter stage's tower
+CURVES_FILE = "curves.csv"  # models/KEY/curves.csv: per-epoch training curves (dvc.yaml plots)
 
 
 def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -128,7 +130,23 @@ def train(
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     write_json(out / "train.json", record)
+    write_curves(out / CURVES_FILE, outcome.mlflow_run_id, root=root)
     return record
+
+
+def write_curves(path: Path, run_id: str | None, *, root: Path) -> Path:
+    """models/KEY/curves.csv: the run's per-epoch train/ and val/ metrics as rows `epoch,metric,value` (the
+    `dvc plots` training curves, one panel per metric; header only for an untracked run)."""
+    from v2s_models.tracking import default_tracking_uri, metric_curves
+
+    rows = metric_curves(default_tracking_uri(root), run_id) if run_id else []
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["epoch", "metric", "value"])
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+    return path
 
 
 def filter_entry(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -191,6 +191,25 @@ class MLflowTracker:
         return self._client.get_run(self._id).info.status
 
 
+def metric_curves(
+    tracking_uri: str, run_id: str, prefixes: tuple[str, ...] = ("train/", "val/")
+) -> list[dict[str, Any]]:
+    """Every logged value of run `run_id`'s metrics whose key starts with one of `prefixes`, as rows
+    {"epoch": step, "metric": key, "value": value} sorted by metric then epoch (the last value of a step wins:
+    a resumed run may log an epoch twice)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    keys = sorted(k for k in client.get_run(run_id).data.metrics if k.startswith(prefixes))
+    rows = []
+    for key in keys:
+        by_step: dict[int, float] = {}
+        for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.timestamp):
+            by_step[int(m.step)] = float(m.value)
+        rows += [{"epoch": step, "metric": key, "value": value} for step, value in sorted(by_step.items())]
+    return rows
+
+
 def _param_value(v: Any) -> str:
     s = "null" if v is None else str(v)
     return s if len(s) <= MAX_PARAM_CHARS else s[: MAX_PARAM_CHARS - 3] + "..."
