@@ -54,7 +54,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         from dataprep.media import MediaError, probe
-        from dataprep.mux import output_format
+        from dataprep.mux import output_format, prepare_outputs
         from v2s_models.generation import GenerationResult, VideoToSound
 
     def report(video: Path, item: GenerationResult | Exception) -> None:
@@ -75,6 +75,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             if out.is_dir():
                 out = out / f"{args.video.stem}.mp4"
             output_format(out)
+            prepare_outputs(args.video, [out, out.with_suffix(".wav")], overwrite=args.overwrite)
         with progress.stage("loading model"):
             v2s = VideoToSound.from_uri(
                 args.model,
@@ -92,14 +93,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if warning:
             print(warning, file=sys.stderr)
         if args.video.is_dir():
-            results = v2s.generate_folder(args.video, out, seed=args.seed, on_result=report)
+            results = v2s.generate_folder(
+                args.video, out, seed=args.seed, on_result=report, overwrite=args.overwrite
+            )
             failed = [video for video, item in results if isinstance(item, Exception)]
             print(
                 f"{len(results) - len(failed)} of {len(results)} videos written to {out}",
                 file=sys.stderr,
             )
             return 1 if failed else 0
-        report(args.video, v2s.generate_file(args.video, out, seed=args.seed))
+        report(args.video, v2s.generate_file(args.video, out, seed=args.seed, overwrite=args.overwrite))
     except MediaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -265,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     g.add_argument(
         "--overlap", type=float, default=2.0, help="seconds of overlap between windows (long videos)"
+    )
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist (never the input video); without it an existing output is an error",
     )
     g.set_defaults(func=_cmd_generate)
     pr = sub.add_parser(
