@@ -5,9 +5,9 @@ A config is a YAML mapping (see `experiments/configs/<model>/<variant>.yaml`):
     name: regnet_demo            # stable run name: resuming depends on it
     paradigm: gan_mel            # gan_mel | autoregressive | correlation | vocoder
     seed: 0
-    model:                       # components by dotted path, keyword arguments beside them
-      generator: {_component_: v2s_models.regnet.build_regnet_generator, preset: debug, visual_dim: 2560}
-      discriminator: {_component_: v2s_models.regnet.build_regnet_discriminator, preset: debug}
+    model:                       # registered components (v2s_models.components), keyword arguments beside them
+      generator: {_component_: v2s_models.builders.regnet_generator, preset: debug, visual_dim: 2560}
+      discriminator: {_component_: v2s_models.builders.regnet_discriminator, preset: debug}
     data: {manifest: data/prepared/manifest.jsonl, preset: regnet, train_split: train, val_split: val}
     optim:                       # one optimiser per trained module
       generator: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999]}
@@ -21,14 +21,16 @@ A config is a YAML mapping (see `experiments/configs/<model>/<variant>.yaml`):
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
-import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from v2s_models import components
 
 PARADIGMS = ("gan_mel", "autoregressive", "correlation", "vocoder")
 OPTIMIZERS = ("adam", "adamw")
@@ -50,6 +52,82 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "scaling": (dict, False),
     "train": (dict, False),
     "tracking": (dict, False),
+    "init_from": (dict, False),
+}
+
+# The keys each section accepts: what the code reads (`training/base.py`: optimisers and schedules; the solvers'
+# DATA_KEYS / TRAIN_KEYS / LOSS_KEYS, kept equal to these by tests/v2s_models/test_config_keys.py;
+# `ray_jobs/train.py`: scaling, tracking and the Ray Train options under `train`).
+OPTIM_KEYS = ("name", "lr", "betas", "weight_decay", "eps")
+SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
+    "constant": ("name",),
+    "linear_decay": ("name", "constant_epochs"),
+    "exponential": ("name", "gamma"),
+}
+SCALING_KEYS = ("num_workers", "use_gpu", "cpus_per_worker")
+TRACKING_KEYS = ("experiment",)
+INIT_FROM_KEYS = ("model", "freeze")
+RAY_TRAIN_KEYS = (
+    "max_steps_per_epoch",
+    "artifacts_every",
+    "max_failures",
+    "keep_checkpoints",
+    "ddp_find_unused_parameters",
+)
+_FEATURE_DATA_KEYS = (
+    "manifest",
+    "preset",
+    "train_split",
+    "val_split",
+    "visual_part",
+    "max_clips",
+    "categories",
+)
+DATA_KEYS: dict[str, tuple[str, ...]] = {
+    "gan_mel": _FEATURE_DATA_KEYS,
+    "autoregressive": _FEATURE_DATA_KEYS,
+    "correlation": ("manifest", "train_split", "val_split", "max_clips"),
+    "vocoder": (
+        "manifest",
+        "preset",
+        "train_split",
+        "val_split",
+        "input_mel",
+        "segment",
+        "repeat",
+        "max_clips",
+        "val_max_clips",
+    ),
+}
+TRAIN_KEYS: dict[str, tuple[str, ...]] = {
+    "gan_mel": ("tdad_shift", "artifact_clips", "griffin_lim_iters", "val_seed", "val_background"),
+    "autoregressive": (
+        "tbptt_chunk",
+        "grad_clip",
+        "grad_clip_kind",
+        "max_seconds",
+        "window",
+        "val_max_seconds",
+        "val_generate_clips",
+        "val_generate_seconds",
+        "artifact_clips",
+        "artifact_seconds",
+        "temperature",
+        "val_seed",
+    ),
+    "correlation": ("min_shift", "val_seed", "grad_clip", "time_shift_negatives"),
+    "vocoder": ("artifact_clips",),
+}
+LOSS_KEYS: dict[str, tuple[str, ...]] = {
+    "gan_mel": ("gan", "mel", "silence", "adv"),  # REGNET: gan, mel (, silence); VarietySound: mel, adv
+    "autoregressive": ("nll",),
+    "correlation": ("bce",),
+    "vocoder": ("adv", "fm", "mel"),
+}
+# gan_mel's weights depend on the generator: narrowed when the generator is a built-in one.
+GAN_MEL_LOSS_KEYS: dict[str, tuple[str, ...]] = {
+    "v2s_models.builders.regnet_generator": ("gan", "mel", "silence"),
+    "v2s_models.builders.varietysound_generator": ("mel", "adv"),
 }
 
 
@@ -61,13 +139,27 @@ def _err(source: str, key: str, msg: str) -> ConfigError:
     return ConfigError(f"{source}: {key}: {msg}")
 
 
+def _check_keys(source: str, where: str, given: Mapping[str, Any], known: Sequence[str]) -> None:
+    """Refuses a key of `given` not in `known`, naming it, the file and the closest known key (difflib)."""
+    for key in given:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise _err(source, f"{where}{key}", f"unknown key ({hint}known: {', '.join(sorted(known))})")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def validate(cfg: Mapping[str, Any], source: str = "config") -> None:
-    """Checks keys, types and values; raises ConfigError naming the first bad key."""
+    """Checks every key, type and value; raises ConfigError naming the file, the first bad key and, for an unknown
+    key, the closest valid one. Components must be registered (`v2s_models.components`); their keyword arguments
+    are checked against the builder's signature (and the module constructor it forwards to)."""
     if not isinstance(cfg, Mapping):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(cfg).__name__}")
-    unknown = sorted(set(cfg) - set(_SCHEMA))
-    if unknown:
-        raise _err(source, unknown[0], f"unknown key (known: {', '.join(sorted(_SCHEMA))})")
+    _check_keys(source, "", cfg, list(_SCHEMA))
     for key, (kind, required) in _SCHEMA.items():
         if key not in cfg:
             if required:
@@ -76,64 +168,152 @@ def validate(cfg: Mapping[str, Any], source: str = "config") -> None:
         value = cfg[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
             raise _err(source, key, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
-    if cfg["paradigm"] not in PARADIGMS:
-        raise _err(source, "paradigm", f"{cfg['paradigm']!r} is not one of {', '.join(PARADIGMS)}")
+    paradigm = cfg["paradigm"]
+    if paradigm not in PARADIGMS:
+        raise _err(source, "paradigm", f"{paradigm!r} is not one of {', '.join(PARADIGMS)}")
     for key in ("batch_size", "epochs"):
         if cfg[key] < 1:
             raise _err(source, key, f"must be >= 1, got {cfg[key]}")
-    for name, comp in cfg["model"].items():
-        if not isinstance(comp, Mapping) or not isinstance(comp.get("_component_"), str):
-            raise _err(source, f"model.{name}", "expected a mapping with a '_component_' dotted path")
-        _resolve(comp["_component_"], source, f"model.{name}._component_")
+    _validate_model(cfg["model"], source)
+    _check_keys(source, "data.", cfg["data"], DATA_KEYS[paradigm])
     if "manifest" not in cfg["data"]:
         raise _err(source, "data.manifest", "missing")
+    _validate_optim(cfg, source)
+    _validate_losses(cfg, source)
+    _validate_schedule(cfg.get("schedule") or {}, source)
+    _validate_scaling(cfg.get("scaling") or {}, source)
+    _check_keys(source, "train.", cfg.get("train") or {}, (*TRAIN_KEYS[paradigm], *RAY_TRAIN_KEYS))
+    _check_keys(source, "tracking.", cfg.get("tracking") or {}, TRACKING_KEYS)
+    if "init_from" in cfg:
+        _validate_init_from(cfg["init_from"], source)
+
+
+def _validate_model(model: Mapping[str, Any], source: str) -> None:
+    if not model:
+        raise _err(source, "model", "names no component")
+    for name, comp in model.items():
+        where = f"model.{name}"
+        if not isinstance(comp, Mapping) or not isinstance(comp.get("_component_"), str):
+            raise _err(source, where, "expected a mapping with a '_component_' name")
+        try:
+            component = components.resolve(comp["_component_"], source=source, key=f"{where}._component_")
+        except components.ComponentError as e:
+            raise ConfigError(str(e)) from None
+        accepted = component.accepted_keys()
+        if accepted is not None:
+            _check_keys(
+                source, f"{where}.", {k: v for k, v in comp.items() if k != "_component_"}, sorted(accepted)
+            )
+
+
+def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
     for name, opt in cfg["optim"].items():
         where = f"optim.{name}"
         if name not in cfg["model"]:
+            close = difflib.get_close_matches(str(name), list(cfg["model"]), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise _err(
                 source,
                 where,
-                f"optimises {name!r}, which is not a model component ({', '.join(cfg['model'])})",
+                f"optimises {name!r}, which is not a model component ({hint}{', '.join(cfg['model'])})",
             )
         if not isinstance(opt, Mapping):
             raise _err(source, where, "expected a mapping")
+        _check_keys(source, f"{where}.", opt, OPTIM_KEYS)
         if opt.get("name") not in OPTIMIZERS:
             raise _err(source, f"{where}.name", f"{opt.get('name')!r} is not one of {', '.join(OPTIMIZERS)}")
         lr = opt.get("lr")
-        if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
+        if not _number(lr) or not lr > 0:
             raise _err(source, f"{where}.lr", f"must be a positive number, got {lr!r}")
+        betas = opt.get("betas", [0.9, 0.999])
+        if not (
+            isinstance(betas, list | tuple)
+            and len(betas) == 2
+            and all(_number(b) and 0 <= b < 1 for b in betas)
+        ):
+            raise _err(source, f"{where}.betas", f"must be two numbers in [0, 1), got {betas!r}")
+        for key in ("weight_decay", "eps"):
+            if key in opt and (not _number(opt[key]) or opt[key] < 0):
+                raise _err(source, f"{where}.{key}", f"must be a number >= 0, got {opt[key]!r}")
+
+
+def _validate_losses(cfg: Mapping[str, Any], source: str) -> None:
+    known = LOSS_KEYS[cfg["paradigm"]]
+    if cfg["paradigm"] == "gan_mel":
+        generator = cfg["model"].get("generator") or {}
+        known = GAN_MEL_LOSS_KEYS.get(generator.get("_component_", ""), known)
+    _check_keys(source, "losses.", cfg["losses"], known)
     for name, w in cfg["losses"].items():
-        if not isinstance(w, int | float) or isinstance(w, bool) or w < 0:
+        if not _number(w) or w < 0:
             raise _err(source, f"losses.{name}", f"must be a number >= 0, got {w!r}")
-    sched = cfg.get("schedule", {})
-    if sched and sched.get("name", "constant") not in SCHEDULES:
-        raise _err(source, "schedule.name", f"{sched.get('name')!r} is not one of {', '.join(SCHEDULES)}")
-    scaling = cfg.get("scaling", {})
+
+
+def _validate_schedule(sched: Mapping[str, Any], source: str) -> None:
+    name = sched.get("name", "constant")
+    if name not in SCHEDULES:
+        close = difflib.get_close_matches(str(name), SCHEDULES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _err(source, "schedule.name", f"{name!r} is not one of {', '.join(SCHEDULES)}{hint}")
+    _check_keys(source, "schedule.", sched, SCHEDULE_KEYS[name])
+    for key in ("constant_epochs", "gamma"):
+        if key in sched and (not _number(sched[key]) or sched[key] < 0):
+            raise _err(source, f"schedule.{key}", f"must be a number >= 0, got {sched[key]!r}")
+
+
+def _validate_scaling(scaling: Mapping[str, Any], source: str) -> None:
+    _check_keys(source, "scaling.", scaling, SCALING_KEYS)
     nw = scaling.get("num_workers", 1)
     if not isinstance(nw, int) or isinstance(nw, bool) or nw < 1:
         raise _err(source, "scaling.num_workers", f"must be an integer >= 1, got {nw!r}")
     if not isinstance(scaling.get("use_gpu", False), bool):
         raise _err(source, "scaling.use_gpu", f"must be true or false, got {scaling.get('use_gpu')!r}")
+    cpus = scaling.get("cpus_per_worker", 1)
+    if not _number(cpus) or not cpus > 0:
+        raise _err(source, "scaling.cpus_per_worker", f"must be a positive number, got {cpus!r}")
 
 
-def _resolve(dotted: str, source: str = "config", key: str = "_component_") -> Any:
-    module_name, _, attr = dotted.rpartition(".")
-    if not module_name:
-        raise _err(source, key, f"{dotted!r} is not a dotted path (package.module.function)")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise _err(source, key, f"cannot import {module_name!r}: {e}") from None
-    if not hasattr(module, attr):
-        raise _err(source, key, f"{module_name!r} has no attribute {attr!r}")
-    return getattr(module, attr)
+def _validate_init_from(init: Mapping[str, Any], source: str) -> None:
+    """`init_from: {model: models:/NAME@ALIAS | package folder | run id, freeze: [parameter-name prefixes]}`."""
+    _check_keys(source, "init_from.", init, INIT_FROM_KEYS)
+    model = init.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _err(
+            source,
+            "init_from.model",
+            f"must name a model (models:/NAME@ALIAS, a package folder, a run id), got {model!r}",
+        )
+    freeze = init.get("freeze", [])
+    if not isinstance(freeze, list) or not all(isinstance(p, str) and p for p in freeze):
+        raise _err(source, "init_from.freeze", f"must be a list of parameter-name prefixes, got {freeze!r}")
+
+
+def build_component(
+    spec: Mapping[str, Any],
+    *,
+    source: str = "config",
+    key: str = "model",
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """Builds a registered component: `spec['_component_']` called with the other keys (and `extra`).
+
+    The name resolves only through `v2s_models.components` (nothing else is imported or called) and the keyword
+    arguments are checked first; errors name `source` (the file) and `key` (e.g. `model.generator`).
+    """
+    if not isinstance(spec, Mapping) or "_component_" not in spec:
+        raise _err(source, key, "expected a mapping with a '_component_' name")
+    component = components.resolve(spec["_component_"], source=source, key=f"{key}._component_")
+    kwargs = {k: v for k, v in spec.items() if k != "_component_"}
+    kwargs.update(extra or {})
+    accepted = component.accepted_keys()
+    if accepted is not None:
+        _check_keys(source, f"{key}.", kwargs, sorted(accepted))
+    return component.builder(**kwargs)
 
 
 def instantiate(spec: Mapping[str, Any], **extra: Any) -> Any:
-    """Calls spec['_component_'] with the other keys (and `extra`) as keyword arguments."""
-    kwargs = {k: v for k, v in spec.items() if k != "_component_"}
-    kwargs.update(extra)
-    return _resolve(spec["_component_"])(**kwargs)
+    """Calls the registered component `spec['_component_']` with the other keys (and `extra`) as keyword
+    arguments (see `build_component`)."""
+    return build_component(spec, extra=extra)
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -151,15 +331,28 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 def apply_overrides(
     cfg: Mapping[str, Any], overrides: Mapping[str, Any], source: str = "config"
 ) -> dict[str, Any]:
-    """Returns a copy of `cfg` with each dotted key set; intermediate mappings must exist (typos fail)."""
+    """Returns a copy of `cfg` with each dotted key set. Intermediate mappings must exist (typos fail, naming the
+    closest key), except an optional top-level section (`schedule`, `scaling`, `train`, `tracking`, `init_from`),
+    which is created; the leaf key itself is checked by `validate`."""
     out = copy.deepcopy(dict(cfg))
     for dotted, value in overrides.items():
         node: Any = out
         *parents, leaf = dotted.split(".")
         for i, k in enumerate(parents):
+            if (
+                i == 0
+                and isinstance(node, dict)
+                and k not in node
+                and _SCHEMA.get(k, (None, True)) == (dict, False)
+            ):
+                node[k] = {}
             if not isinstance(node, dict) or k not in node:
+                close = difflib.get_close_matches(k, list(node) if isinstance(node, dict) else [], n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise _err(
-                    source, ".".join(parents[: i + 1]), f"override {dotted!r} names a key that does not exist"
+                    source,
+                    ".".join(parents[: i + 1]),
+                    f"override {dotted!r} names a key that does not exist{hint}",
                 )
             node = node[k]
         if not isinstance(node, dict):

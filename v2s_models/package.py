@@ -5,6 +5,9 @@
     <dir>/model.pt         {module name: state_dict} of the inference modules, read with weights_only=True
 
 Modules are rebuilt from the config's `model.<name>._component_` entries, so loading needs no pickled classes.
+Those names resolve only to registered components (`v2s_models.components`): a package naming anything else
+(`subprocess.getoutput`, a module outside the registry) is refused, naming the file and the key, before any
+import or any read of the weights.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import torch
 import yaml
 from torch import nn
 
-from v2s_models.config import instantiate
+from v2s_models import components
+from v2s_models.config import build_component
 from v2s_models.settings import DataSettings
 
 META_FILE = "v2s_model.yaml"
@@ -65,19 +69,51 @@ def save_package(
     return out
 
 
-def load_package(path: str | Path, *, device: str | torch.device = "cpu") -> ModelPackage:
-    """Rebuilds the inference modules (in eval mode) and reads their weights."""
+def check_components(config: Any, names: Any, *, source: str) -> None:
+    """Refuses (ComponentError, naming `source` and the key) a model description whose `config.model` is not a
+    mapping of registered components, or whose module `names` are not among them; imports nothing it names."""
+    model = config.get("model") if isinstance(config, Mapping) else None
+    if not isinstance(model, Mapping) or not model:
+        raise components.ComponentError(f"{source}: config.model: expected a mapping of components")
+    for name, spec in model.items():
+        key = f"config.model.{name}._component_"
+        if not isinstance(spec, Mapping):
+            raise components.ComponentError(f"{source}: config.model.{name}: expected a mapping")
+        components.check(spec.get("_component_"), source=source, key=key)
+    if not isinstance(names, list) or not all(isinstance(n, str) and n in model for n in names):
+        raise components.ComponentError(
+            f"{source}: modules: expected a list of names from config.model ({', '.join(map(str, model))}), "
+            f"got {names!r}"
+        )
+
+
+def load_package(
+    path: str | Path, *, device: str | torch.device = "cpu", source: str | None = None
+) -> ModelPackage:
+    """Rebuilds the inference modules (in eval mode) and reads their weights.
+
+    Every `_component_` of the description is checked against the registry first (see the module docstring);
+    `source` names the model in errors (default: the description file's path; e.g. a `models:/` URI).
+    """
     path = Path(path)
     meta_path = path / META_FILE
     if not meta_path.is_file():
         raise FileNotFoundError(f"{path} is not a v2s model folder (no {META_FILE})")
+    where = str(meta_path) if source is None else f"{source} ({meta_path.name})"
     meta = yaml.safe_load(meta_path.read_text())
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"{where}: expected a mapping")
+    check_components(meta.get("config"), meta.get("modules"), source=where)
     state = torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     modules: dict[str, nn.Module] = {}
     for name in meta["modules"]:
-        module = instantiate(meta["config"]["model"][name])
-        if isinstance(module, tuple):  # builders returning (generator, discriminator) pairs
-            raise TypeError(f"model.{name} builds a tuple; configs must name one module per component")
+        module = build_component(meta["config"]["model"][name], source=where, key=f"config.model.{name}")
+        if not isinstance(
+            module, nn.Module
+        ):  # builders returning (generator, discriminator) pairs, or not a module
+            raise TypeError(
+                f"{where}: config.model.{name} builds a {type(module).__name__}, not one nn.Module"
+            )
         module.load_state_dict(state[name])
         modules[name] = module.to(device).eval()
     return ModelPackage(

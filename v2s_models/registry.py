@@ -39,8 +39,8 @@ import torch
 import yaml
 
 from v2s_models import model_card
-from v2s_models.config import instantiate
-from v2s_models.package import META_FILE, ModelPackage, load_package, save_package
+from v2s_models.config import build_component
+from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
 from v2s_models.settings import DataSettings, get_preset
 
 CHECKPOINT_META_FILE = "v2s_checkpoint.yaml"
@@ -137,13 +137,15 @@ def package_from_checkpoint(
             else get_preset(cfg["data"].get("preset", "regnet"))
         )
     names = list(inference_modules or meta.get("inference_modules") or default_inference_modules(cfg))
+    where = str(meta_path) if config is None else f"{ckpt_dir} (the config passed)"
+    check_components(cfg, names, source=where)  # before any read or import: loading runs no code
     state = load_checkpoint(ckpt_dir)
     saved = state["solver"]["modules"]
     modules = {}
     for name in names:
         if name not in saved:
             raise KeyError(f"{ckpt_dir}: the checkpoint has no module {name!r} (has {sorted(saved)})")
-        module = instantiate(cfg["model"][name])
+        module = build_component(cfg["model"][name], source=where, key=f"config.model.{name}")
         module.load_state_dict(saved[name])
         modules[name] = module
     info = {"epoch": int(state.get("epoch", 0)), "config_hash": state.get("config_hash", "")}
@@ -418,7 +420,7 @@ def resolve_model(
     uri = model_uri(ref, tracking_uri=tracking_uri)
     with _mlflow_uri(tracking_uri) as mlflow, tempfile.TemporaryDirectory(prefix="v2s-model-") as tmp:
         local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-        return load_package(_find_package_dir(Path(local)), device=device)
+        return load_package(_find_package_dir(Path(local)), device=device, source=ref)
 
 
 def promote(
