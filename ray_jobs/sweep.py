@@ -3,8 +3,9 @@
     python -m ray_jobs.sweep STUDY [--name NAME] [--num-samples N] [--max-concurrent N] [--set KEY=VALUE ...]
                              [--smoke-test] [--root PATH] [--address ADDR] [--mlflow-server auto|always|never]
                              [--register-as NAME | --no-register] [--check]
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+    RAY_AUTH_MODE=token .venv/bin/ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
         python -m ray_jobs.sweep experiments/sweeps/regnet_bottleneck.py
+    (the venv's `ray`: a bare `ray` is on PATH only while the venv is active; the token: docs/tracking.md)
 
 STUDY is a declaration (`experiments/sweeps/<study>.py` or `experiments/sweeps/ablations/<grid>.py`, or its bare
 name; the format: `ray_jobs/studies.py`). The driver (this process):
@@ -48,6 +49,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from v2s_models import model_card
 
 STATE_FILE = "v2s_sweep.json"
 TRAIN_DIR = "train"  # <sweep dir>/train/<run name>/: the trials' Ray Train runs
@@ -521,11 +524,12 @@ def _register(
     }  # fmt: skip
     for k, v in tags.items():
         client.set_model_version_tag(reg_name, info["version"], k, v)
-    client.update_model_version(
-        reg_name, info["version"],
-        description=f"Best trial ({best.variant}) of sweep {sweep_name} (parent run {parent_run_id}): "
-                    f"{sweep.objective.label} = {best.objective:.6g}.",
-    )  # fmt: skip
+    description = (f"Best trial ({best.variant}) of sweep {sweep_name} (parent run {parent_run_id}): "
+                   f"{sweep.objective.label} = {best.objective:.6g}.")  # fmt: skip
+    card = model_card.card_of_run(client, best.run_id)
+    if card:  # what the trial trained on, below the sweep's line
+        description += "\n\n" + model_card.to_markdown(card)
+    client.update_model_version(reg_name, info["version"], description=description)
     print(f"[sweep] registered {info['model_uri']} (version {info['version']}) from run {best.run_id}")
     return info
 

@@ -1,8 +1,9 @@
 """Train any experiment config on Ray Train, tracked in MLflow, checkpointed every epoch, resumable.
 
     python -m ray_jobs.train CONFIG [--set key=value ...] [--run-name NAME] [--storage PATH] [--smoke-test]
-    ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
+    RAY_AUTH_MODE=token .venv/bin/ray job submit --address http://127.0.0.1:8265 --working-dir . -- \
         python -m ray_jobs.train experiments/configs/regnet/demo.yaml
+    (the venv's `ray`: a bare `ray` is on PATH only while the venv is active; the token: docs/tracking.md)
 
 The driver (this process) loads and validates the config, reads the data settings and the data fingerprint,
 creates the MLflow run (rank 0 logs into it), attaches to a running Ray cluster or starts a local one, and
@@ -54,6 +55,7 @@ PACKAGE_DIR = "package"
 FAULT_ENV = "V2S_TEST_FAULT"
 DEFAULT_MAX_FAILURES = 3
 DEFAULT_KEEP_CHECKPOINTS = 2
+DEFAULT_SAMPLE_TIMES = 3  # samples logged about this many times a run when train.artifacts_every is unset
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -361,7 +363,12 @@ def run_training(
         "tracking_uri": uri,
         "mlflow_run_id": tracker.run_id,
         "max_steps_per_epoch": max_steps_per_epoch or train_opts.get("max_steps_per_epoch"),
-        "artifacts_every": int(train_opts.get("artifacts_every", 0) or 0),
+        # samples (mel images, audio, video) every `artifacts_every` epochs; unset: about 3 times a run
+        "artifacts_every": int(
+            train_opts["artifacts_every"]
+            if train_opts.get("artifacts_every") is not None
+            else math.ceil(int(cfg["epochs"]) / DEFAULT_SAMPLE_TIMES)
+        ),
         "cpus_per_worker": cpus,
         "fault": None if fault is None else fault.__dict__,
     }
@@ -617,6 +624,8 @@ def _write_artifacts(
         solver.train(True)
         if paths:
             tracker.log_artifact(Path(tmp), artifact_path=f"epoch_{epoch:05d}")
+            for path in sorted(Path(tmp).rglob("*_mel.png")):  # the same images on MLflow's step slider
+                tracker.log_image(path, key=f"samples/{path.stem}", step=epoch)
 
 
 # -------------------------------------------------------------------------------------------------- CLI

@@ -4,7 +4,9 @@ The grid is the REGNET regularizer grid's smoke variant (`tests.test_sweeps.run_
 session, reused when tests/test_sweeps.py ran it already). The test starts `v2s ui` on the grid's project, opens
 the grid's experiment (the parent run, its child runs listed by name once expanded, the objective's metric among
 the columns), the parent run's comparison table, and the registered model with its `candidate` alias, and saves a
-screenshot of each page under the test's temporary folder (the paths are printed).
+screenshot of each page under the test's temporary folder (the paths are printed). It also checks what a model
+chooser reads (issue 18): the experiment is a model-training experiment with a description, a child run shows
+its dataset and its model card, and the registered version's description is the card.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from ray_jobs.sweep_trial import param_label
 from tests.test_sweeps import base_env, run_grid_smoke
+from v2s_models.tracking import DESCRIPTION_TAG, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,6 +105,15 @@ def _click_text(web: Any, text: str) -> bool:
     return False
 
 
+def test_trial_run_names_say_their_values() -> None:
+    assert param_label({"model.aux_dim": 32, "losses.mel": 1000.0}) == "aux_dim=32,mel=1e3"
+    assert param_label({"optim.lr": 2e-4, "batch_size": 4}) == "lr=0.0002,batch_size=4"
+    assert param_label({"a.x": 1, "b.x": "s/t u"}) == "a.x=1,b.x=s_t_u", (
+        "full keys when the last parts collide"
+    )
+    assert len(param_label({f"k{i}": "v" * 20 for i in range(20)})) == 120
+
+
 @pytest.mark.slow
 def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], tmp_path: Path) -> None:
     from mlflow import MlflowClient
@@ -110,6 +123,7 @@ def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], t
     client = MlflowClient(tracking_uri=ui["uri"])
     exp = client.get_experiment_by_name(ui["experiment"])
     assert exp is not None
+    assert exp.tags.get(EXPERIMENT_KIND_TAG) == MODEL_TRAINING_KIND and exp.tags.get(DESCRIPTION_TAG)
     labels, objective = ui["labels"], "onset_corr"
     shots: list[Path] = []
 
@@ -153,6 +167,14 @@ def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], t
         )
         shot(web, "experiment_with_objective")
 
+        # a child run's page: its description (the model card) and its dataset
+        child_id = child.info.run_id
+        assert child.data.tags.get("v2s.card.synthetic") == "all" and child.inputs.dataset_inputs
+        web.get(f"{ui['url']}/#/experiments/{exp.experiment_id}/runs/{child_id}")
+        _wait_for(web, lambda t: "synthetic video only" in t, "the child run's description (its model card)")
+        _wait_for(web, lambda t: "prepared" in t, "the child run's dataset (data/prepared/manifest.jsonl)")
+        shot(web, "child_run_card_and_dataset")
+
         # the parent run: the comparison table among its artifacts
         web.get(f"{ui['url']}/#/experiments/{exp.experiment_id}/runs/{ui['parent_run_id']}/artifacts")
         _wait_for(web, lambda t: "comparison" in t, "the comparison artifacts")
@@ -170,5 +192,6 @@ def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], t
         version = client.get_model_version_by_alias(name, "candidate").version
         web.get(f"{ui['url']}/#/models/{name}/versions/{version}")
         _wait_for(web, lambda t: ui["parent_run_id"] in t, "the version's tag naming the grid's parent run")
+        _wait_for(web, lambda t: "synthetic video only" in t, "the version's description (the model card)")
         shot(web, "registered_version")
     assert all(p.stat().st_size > 10_000 for p in shots)

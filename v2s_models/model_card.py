@@ -160,20 +160,24 @@ def card_of_package(extra: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(card) if isinstance(card, Mapping) else None
 
 
+def card_of_run(client: Any, run_id: str) -> dict[str, Any] | None:
+    """The card a training run recorded (its `v2s.card.json` tag), or None (no card, or one cut at the tag's
+    length limit)."""
+    text = client.get_run(run_id).data.tags.get(f"{TAG_PREFIX}json")
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+
+
 def annotate_version(client: Any, name: str, version: str) -> dict[str, Any] | None:
     """Copies the card of version `version`'s training run (its `v2s.card.json` tag) onto the registered
     version: `v2s.card.*` tags, and the description (Markdown) when the version has none. Returns the card, or
     None when the run has none."""
     mv = client.get_model_version(name, version)
-    if not mv.run_id:
+    card = card_of_run(client, mv.run_id) if mv.run_id else None
+    if card is None:
         return None
-    text = client.get_run(mv.run_id).data.tags.get(f"{TAG_PREFIX}json")
-    if not text:
-        return None
-    try:
-        card = json.loads(text)
-    except json.JSONDecodeError:
-        return None  # cut at the tag's length limit: keep the version as it is
     if not mv.description:  # a description someone (or the evaluation) wrote stays
         client.update_model_version(name, version, description=to_markdown(card))
     for k, v in to_tags(card).items():

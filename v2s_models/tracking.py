@@ -54,6 +54,8 @@ class Tracker(Protocol):
 
     def log_artifact(self, path: Path, *, artifact_path: str | None = None) -> None: ...
 
+    def log_image(self, path: Path, *, key: str, step: int) -> None: ...
+
     def end(self, status: str = "FINISHED") -> None: ...
 
 
@@ -72,6 +74,9 @@ class NullTracker:
         pass
 
     def log_artifact(self, path: Path, *, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_image(self, path: Path, *, key: str, step: int) -> None:
         pass
 
     def end(self, status: str = "FINISHED") -> None:
@@ -153,6 +158,13 @@ class MLflowTracker:
             self._client.log_artifacts(self._id, str(path), artifact_path)
         else:
             self._client.log_artifact(self._id, str(path), artifact_path)
+
+    def log_image(self, path: Path, *, key: str, step: int) -> None:
+        """An image file (PNG) as MLflow image `key` at `step` (the run page's image grid, with a step slider)."""
+        from PIL import Image  # Pillow comes with matplotlib; imported only when an image is logged
+
+        with Image.open(path) as img:
+            self._client.log_image(self._id, img.convert("RGB"), key=_metric_key(key), step=int(step))
 
     def log_dataset(
         self, *, name: str, digest: str, source: str, profile: Mapping[str, Any], context: str = "training"
