@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -14,12 +13,11 @@ import torch
 from v2s_models.metrics.standard import (
     figures,
     metric_labels,
-    panns,
     standard_metrics,
-    vggish,
     weights_status,
 )
-from v2s_models.metrics.standard.weights import OFFICIAL_FILES, STANDIN_FILES, STANDIN_SUFFIX
+from v2s_models.metrics.standard.standin import write_standins
+from v2s_models.metrics.standard.weights import OFFICIAL_FILES, STANDIN_FILES
 
 
 def test_fd_matches_av_benchmark_sqrtm_form_and_a_mean_shift() -> None:
@@ -79,13 +77,6 @@ def test_inception_score_follows_the_reference_shuffle_and_splits() -> None:
     )
 
 
-def _write_standins(root: Path) -> None:
-    torch.manual_seed(0)
-    for network, model in (("panns", panns.cnn14_16k_standin()), ("vggish", vggish.vggish_standin())):
-        torch.save(model.state_dict(), root / STANDIN_FILES[network])
-        (root / (STANDIN_FILES[network] + STANDIN_SUFFIX)).write_text(json.dumps({"note": "seeded random"}))
-
-
 def test_standard_metrics_empty_without_weights_and_labelled_with_standins(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -96,7 +87,8 @@ def test_standard_metrics_empty_without_weights_and_labelled_with_standins(
     cats = ["a", "b"] * 3
     assert standard_metrics(real, gen, sample_rate=22050, categories=cats) == {}
     assert set(metric_labels().values()) == {"missing"}
-    _write_standins(tmp_path)
+    written = write_standins(tmp_path, seed=0)
+    assert sorted(written) == ["panns", "vggish"]
     settings = {"standin_dir": str(tmp_path), "n_boot": 20}
     out = standard_metrics(real, gen, sample_rate=22050, categories=cats, settings=settings)
     assert set(out) == {"fd_panns", "kl_panns", "is_panns", "fd_vggish"}
