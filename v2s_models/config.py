@@ -11,11 +11,18 @@ A config is a YAML mapping (see `experiments/configs/<model>/<variant>.yaml`):
     data: {manifest: data/prepared/manifest.jsonl, preset: regnet, train_split: train, val_split: val}
     optim:                       # one optimiser per trained module
       generator: {name: adam, lr: 2.0e-4, betas: [0.5, 0.999]}
-    schedule: {name: constant, constant_epochs: 0}
+    schedule: {name: linear_decay, constant_epochs: 0}
     losses: {gan: 1.0, mel: 10000.0}   # weights, so sweeps change a number, not code
     batch_size: 8
     epochs: 10
     scaling: {num_workers: 1, use_gpu: false, cpus_per_worker: 1}
+    train: {artifact_clips: 4}   # the paradigm's options (TRAIN_KEYS) and Ray Train's (RAY_TRAIN_KEYS)
+    tracking: {experiment: regnet}
+    init_from: {model: "models:/regnet@champion", freeze: [generator.visual_encoder]}   # optional (fine-tuning)
+
+`validate` checks every key at every level against what the code reads (the tables below; component arguments
+against the builder's signature): an unknown key is a ConfigError naming the file, the key and the closest valid
+key. `_component_` names resolve only through `v2s_models.components` (a registry; loading runs no code).
 """
 
 from __future__ import annotations
