@@ -9,6 +9,11 @@ process. Token authentication: Ray >= 2.59 turns it on for local clusters (the t
 The project root matters because `ray job submit --working-dir .` runs the job in an uploaded copy of the
 repository without git-ignored folders: the prepared data, `ray_results/` and `mlflow.db` are not there.
 `scripts/cluster.sh start` sets `V2S_PROJECT_ROOT` for the cluster's processes, so jobs find the real folder.
+
+Storage (`ray_storage`): Ray Train's checkpoints and run state go to `--storage`, else `$V2S_RAY_STORAGE`, else
+`<root>/ray_results`; an `s3://bucket/prefix` location takes its endpoint and credentials from the environment
+only (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), so AWS S3, MinIO and a test server
+(moto) need no code change (docs/cluster.md).
 """
 
 from __future__ import annotations
