@@ -154,6 +154,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             generate_seconds=args.generate_seconds,
             retrieval_clips=args.retrieval_clips,
             retrieval_seconds=args.retrieval_seconds,
+            background=args.background,
+            retrieval_baseline=args.retrieval_baseline,
+            bootstrap=args.bootstrap,
         )
     except (ValueError, FileNotFoundError, KeyError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -171,6 +174,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     print(f"evaluation written to {out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from v2s_models.evaluation import compare_evaluations, comparison_markdown
+
+    try:
+        rows = compare_evaluations(args.eval_a, args.eval_b, n_boot=args.bootstrap, seed=args.seed)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([{**r, "difference": r["difference"].as_dict()} for r in rows], indent=2))
+    else:
+        print(comparison_markdown(rows))
     return 0
 
 
@@ -300,7 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--root", type=Path, default=Path("."), help="project folder with data/ (default: .)")
     ev.add_argument("--out", type=Path, default=None, help="output folder (default: evaluations/<model>)")
     ev.add_argument("--vocoder", default="griffin_lim", help="as for generate (gan_mel models)")
-    ev.add_argument("--max-clips", type=int, default=None, help="evaluate only the first N clips")
+    ev.add_argument(
+        "--max-clips",
+        type=int,
+        default=None,
+        help="evaluate N clips, drawn evenly from every category (seeded)",
+    )
     ev.add_argument("--samples", type=int, default=4, help="clips written as mp4 per system (default 4)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -317,9 +342,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--retrieval-seconds",
         type=float,
-        default=1.0,
-        help="seconds of audio scored per retrieval pair (default 1)",
+        default=None,
+        help="seconds of audio scored per retrieval pair (default: whole clips)",
     )
+    ev.add_argument(
+        "--background",
+        choices=["silence", "real"],
+        default="silence",
+        help="what VarietySound's background encoder hears: silence (the paper's inference) or the clip's "
+        "real mel (Table 8's 'w Bi')",
+    )
+    ev.add_argument(
+        "--retrieval-baseline",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="add Zhou et al.'s retrieval baseline as system retrieval_oracle (default: SampleRNN models)",
+    )
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the intervals")
     ev.add_argument("--no-log", action="store_true", help="do not log to the model's MLflow run")
     ev.add_argument(
         "--tracking-uri",
@@ -327,6 +366,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
     )
     ev.set_defaults(func=_cmd_evaluate)
+
+    cmp_ = sub.add_parser(
+        "compare", help="paired per-clip differences of two evaluations of the same clips, with p-values"
+    )
+    cmp_.add_argument("eval_a", type=Path, help="evaluation folder (metrics.json, per_clip.csv) of model A")
+    cmp_.add_argument("eval_b", type=Path, help="evaluation folder of model B")
+    cmp_.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    cmp_.add_argument("--seed", type=int, default=0)
+    cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    cmp_.set_defaults(func=_cmd_compare)
 
     from v2s_models.listening.cli import register as register_listening_test
 

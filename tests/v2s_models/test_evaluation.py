@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,14 +83,22 @@ def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, 
     doc = json.loads((out / "metrics.json").read_text())
     assert list(doc["systems"]) == [name, "revoiced", "same_category", "silence", "model_other_video"]
     assert doc["clips"] == 3
-    s = doc["systems"]
+    for system, figures in doc["systems"].items():  # every figure carries its interval
+        for metric, fig in figures.items():
+            low, high = fig["ci95"]
+            finite = all(np.isfinite([fig["value"], low, high]))
+            assert not finite or low <= fig["value"] <= high, (system, metric, fig)
+    s = {k: {m: f["value"] for m, f in v.items()} for k, v in doc["systems"].items()}
     # known answers: silence has no onsets; the real audio re-voiced keeps the real events' timing
     assert s["silence"]["onset_f1"] == 0.0
     assert s["revoiced"]["onset_f1"] > 0.5, s["revoiced"]
     assert s["revoiced"]["mcd_db"] < s["silence"]["mcd_db"]
     assert s["revoiced"]["fd_soundnet"] < s["silence"]["fd_soundnet"]
+    assert doc["systems"]["revoiced"]["fd_soundnet"]["ci95"][0] <= s["revoiced"]["fd_soundnet"]
     if "varietysound" in config:
         assert "timbre_sim_reference" in s[name]  # VarietySound is scored against its reference clip too
+        assert "mcd_own_reference_db" in s[name] and "mcd_mel_db" in s[name]
+    assert re.search(r"\| -?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\] \|", (out / "table.md").read_text())
     rows = (out / "per_clip.csv").read_text().splitlines()
     assert len(rows) == 1 + 5 * 3
     assert (out / "plots" / "summary.png").stat().st_size > 1000
@@ -103,9 +112,10 @@ def test_correlation_tower_is_evaluated_by_retrieval_beside_chance(tiny_data_roo
     package = _debug_package(tmp_path, "experiments/configs/correlation/tower_debug.yaml")
     result = ev.evaluate(package, root=tiny_data_root, out=tmp_path / "eval")
     found, chance = result.summary["model"], result.summary["chance"]
-    n = int(found["retrieval_clips"])
-    assert n == 8 and chance["recall@1"] == 1 / 8 and chance["median_rank"] == 4.5
-    assert 1 <= found["median_rank"] <= n and found["recall@10"] == 1.0  # 8 candidates: always in the top 10
+    n = int(result.meta["protocol"]["retrieval"]["clips"])
+    assert n == 8 and chance["recall@1"].value == 1 / 8 and chance["median_rank"].value == 4.5
+    assert 1 <= found["median_rank"].value <= n and found["recall@10"].value == 1.0  # 8 candidates: top 10
+    assert found["mean_rank"].low <= found["mean_rank"].value <= found["mean_rank"].high
     doc = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert list(doc["systems"]) == [result.name, "chance"]
 
@@ -120,11 +130,12 @@ def test_samplernn_gets_likelihood_retrieval_and_short_generation(tiny_data_root
         retrieval_clips=4,
         retrieval_seconds=0.064,
     )
-    m = result.summary["model"]
-    assert m["retrieval_clips"] == 4 and 1 <= m["median_rank"] <= 4
+    m = {k: v.value for k, v in result.summary["model"].items()}
+    assert result.meta["protocol"]["retrieval"]["clips"] == 4 and 1 <= m["median_rank"] <= 4
     assert m["nll_bits"] == pytest.approx(m["nll_nats"] / np.log(2))
     assert 0 < m["nll_nats"] < 6.0  # an untrained 256-way softmax: about ln 256 = 5.55 nats
-    assert len(result.per_clip) == 2 * 5 and set(result.summary) == {"model", *ev.BASELINES, ev.CONTROL}
+    systems = {"model", *ev.BASELINES, ev.CONTROL, ev.RETRIEVAL_BASELINE}
+    assert len(result.per_clip) == 2 * len(systems) and set(result.summary) == systems
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,10 @@ and real mel); `onset_corr` (Pearson correlation of the onset strength, the posi
 max-pooled to one value per video frame, the finest timing vision can give); `onset_corr_mismatched`, the
 same against the real mel of a different clip (the next one in loader order), the chance level that
 `onset_corr` must beat for the timing, not only the category's rhythm, to be learned; `mcd_db`, the
-evaluation suite's mel-cepstral distortion (`v2s_models.metrics.mcd`, VarietySound's ablation metric) of the
-generated against the real mel. When the data has no
+evaluation suite's mel-cepstral distortion (`v2s_models.metrics.mcd`) of the generated against the real mel
+(for VarietySound with another clip's timbre, as above), and for VarietySound `mcd_own_reference_db`, the same
+with each clip as its own timbre reference: the paper's "original pairs", the figure its Tables 7-8 (4.14 dB)
+report. When the data has no
 validation split the test split is used and every metric name starts with `test_split/`.
 
 Mixed precision: when `self.amp_dtype` is set (the Ray loop sets bf16 on a GPU), forward passes run under
@@ -462,7 +464,7 @@ class GanMelSolver(Solver):
         return refs, mels
 
     def generate_batches(
-        self, loader: DataLoader, *, clip_ids: Collection[str] | None = None
+        self, loader: DataLoader, *, clip_ids: Collection[str] | None = None, own_reference: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Vision-only generation over `loader` (only the clips in `clip_ids` when given), batch by batch, in
         eval mode without gradients.
@@ -471,10 +473,14 @@ class GanMelSolver(Solver):
         "generated": (B, n_mels, 4T) float32 CPU, "real": (B, n_mels, 4T) float32 CPU (for scoring only)}.
         VarietySound's references are drawn from the whole loader, whatever `clip_ids` selects. Noise (REGNET)
         and random resampling (VarietySound) come from a generator seeded by `train.val_seed`, so the output
-        is a function of the weights, the loader and the selection alone.
+        is a function of the weights, the loader and the selection alone. own_reference (VarietySound): also
+        yield "generated_own_reference", each clip generated with its own mel as the timbre reference (the
+        paper's "original pairs", Tables 7-8), drawn from a second generator with the same seed so that
+        "generated" is unchanged.
         """
         G = self.unwrapped("generator")
         rng = torch.Generator().manual_seed(self.val_seed)
+        rng_own = torch.Generator().manual_seed(self.val_seed)
         refs, ref_mels = self._references(loader) if self.system == "varietysound" else ({}, {})
         with self._eval_mode():
             for batch in loader:
@@ -497,7 +503,12 @@ class GanMelSolver(Solver):
                             batch["mel"][keep].to(self.device) if self.val_background == "real" else None
                         )
                         generated = G(visual, ref_mel, background, generator=rng)
+                        if own_reference:
+                            own_mel = batch["mel"][keep].to(self.device)
+                            own = G(visual, own_mel, background, generator=rng_own).float().cpu()
+                extra = {"generated_own_reference": own} if own_reference and self.system != "regnet" else {}
                 yield {
+                    **extra,
                     "clip_id": ids,
                     "category": [batch["category"][i] for i in keep],
                     "reference": reference,
@@ -528,10 +539,13 @@ class GanMelSolver(Solver):
         from v2s_models.metrics.mcd import mel_cepstral_distortion
 
         sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0, "mcd_db": 0.0}
+        own_reference = self.system == "varietysound"
+        if own_reference:
+            sums["mcd_own_reference_db"] = 0.0
         onsets_generated: list[Tensor] = []
         onsets_real: list[Tensor] = []
         n = other = 0
-        for out in self.generate_batches(loader):
+        for out in self.generate_batches(loader, own_reference=own_reference):
             gen, real = out["generated"], out["real"]
             sums["mel_l1"] += (gen - real).abs().mean(dim=(1, 2)).sum().item()
             sums["mel_mse"] += (gen - real).pow(2).mean(dim=(1, 2)).sum().item()
@@ -540,6 +554,11 @@ class GanMelSolver(Solver):
             sums["onset_corr"] += pearson(og, orr).sum().item()
             g_np, r_np = gen.float().cpu().numpy(), real.float().cpu().numpy()
             sums["mcd_db"] += sum(mel_cepstral_distortion(a, b) for a, b in zip(g_np, r_np, strict=True))
+            if own_reference:  # each clip its own timbre reference: what VarietySound's 4.14 dB measures
+                own = out["generated_own_reference"].numpy()
+                sums["mcd_own_reference_db"] += sum(
+                    mel_cepstral_distortion(a, b) for a, b in zip(own, r_np, strict=True)
+                )
             onsets_generated.append(og)
             onsets_real.append(orr)
             n += len(out["clip_id"])

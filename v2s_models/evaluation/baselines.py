@@ -1,0 +1,344 @@
+"""The clips of a split, the model's sound for each, and the baselines built from the same clips.
+
+Systems (keys of `Synthesis.systems`): `model` (the model's sound), `revoiced` (the real mel through the model's
+vocoder, or the real waveform through the 8-bit quantiser for SampleRNN models), `same_category` (the real audio
+of another clip of the category), `silence`, `model_other_video` (the model's sound for another clip of the
+category: its own timbre, the wrong picture) and, with `retrieval_baseline`, `retrieval_oracle` (Zhou et al.'s
+baseline after Owens et al. 2016: each 2 s of the real sound replaced by the nearest 2 s of the training sound).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from v2s_models.data import decoded_dir, feature_dir, read_manifest
+from v2s_models.evaluation.progress import progress
+from v2s_models.metrics.stats import stratified_sample
+
+SYSTEM = "model"  # the model's rows are written under its own name; this is only the internal key
+BASELINES = ("revoiced", "same_category", "silence")
+CONTROL = (
+    "model_other_video"  # the model's output for another clip of the category (wrong timing, same model)
+)
+RETRIEVAL_BASELINE = "retrieval_oracle"
+Background = Literal["silence", "real"]
+
+
+@dataclass
+class EvalClip:
+    """One clip of the split: its model inputs, real audio and ground truth."""
+
+    clip_id: str
+    category: str
+    visual: np.ndarray  # (T, D) float32, the prepared features
+    real_wav: np.ndarray  # (N,) float32 at the preset's rate, looped to the window as in training
+    real_mel: np.ndarray | None  # (n_mels, L) RegNet convention, when the preset has mels
+    gt: dict[str, Any] | None  # SynthFoley ground truth (events in the clip's own time), else None
+    source: Path  # the original video
+    duration: float  # the original clip's length in seconds (one loop period)
+
+
+@dataclass
+class Synthesis:
+    """What `synthesize` made: {system: {clip: wav (N,)}}, the model's mels, and VarietySound's references.
+
+    mels: {clip: (n_mels, L)} generated with the cross reference (gan_mel models); own_reference_mels: the same
+    with each clip as its own timbre reference (VarietySound's "original pairs", Tables 7-8); references:
+    {clip: the clip whose real mel was the timbre reference}.
+    """
+
+    systems: dict[str, dict[str, np.ndarray]]
+    mels: dict[str, np.ndarray] = field(default_factory=dict)
+    own_reference_mels: dict[str, np.ndarray] = field(default_factory=dict)
+    references: dict[str, str] = field(default_factory=dict)
+
+
+def preset_of(package: Any) -> str:
+    """The data preset a package was trained on (its config's `data.preset`, else its data settings' name)."""
+    preset = (package.config.get("data") or {}).get("preset")
+    return str(preset) if preset else str(package.data_settings.name)
+
+
+def select_rows(rows: Sequence[dict[str, Any]], max_clips: int | None, seed: int) -> list[dict[str, Any]]:
+    """`max_clips` manifest rows spread evenly over the categories (seeded), or all of them."""
+    if max_clips is None or max_clips >= len(rows):
+        return list(rows)
+    ids = [str(r["clip_id"]) for r in rows]
+    keep = set(stratified_sample(ids, [str(r["category"]) for r in rows], max_clips, seed=seed))
+    return [r for r in rows if str(r["clip_id"]) in keep]
+
+
+def load_clips(
+    package: Any,
+    *,
+    root: Path,
+    split: str = "test",
+    max_clips: int | None = None,
+    seed: int = 0,
+) -> list[EvalClip]:
+    """The split's clips with the inputs this model was trained on (read through the pipeline's manifest);
+    `max_clips`: a category-stratified seeded sample of that many (the manifest is sorted by category, so
+    its head would be one category)."""
+    data = package.config.get("data") or {}
+    manifest = data.get("manifest", "data/prepared/manifest.jsonl")
+    rows = select_rows(read_manifest(manifest, split=split, root=root), max_clips, seed)
+    return [_load_clip(package, r, root=root) for r in rows]
+
+
+def _load_clip(package: Any, r: dict[str, Any], *, root: Path) -> EvalClip:
+    data = package.config.get("data") or {}
+    preset = preset_of(package)
+    part = package.features.get("visual_part") or data.get("visual_part") or "all"
+    sr = package.data_settings.sample_rate
+    fdir = feature_dir(r, preset, root)
+    visual = np.load(fdir / "visual.npy").astype(np.float32)
+    if part != "all":
+        half = visual.shape[1] // 2
+        visual = visual[:, :half] if part == "appearance" else visual[:, half:]
+    wav, file_sr = sf.read(decoded_dir(r, preset, root) / "audio.wav", dtype="float32", always_2d=False)
+    if wav.ndim > 1:
+        wav = wav.mean(axis=1)
+    if file_sr != sr:
+        raise ValueError(
+            f"clip {r['clip_id']}: decoded audio is {file_sr} Hz, the model's data settings say {sr} Hz "
+            "(the data was prepared with other presets than the model was trained on)"
+        )
+    mel = np.load(fdir / "mel.npy").astype(np.float32) if (fdir / "mel.npy").is_file() else None
+    gt = None
+    if r.get("ground_truth"):
+        gt_path = Path(r["ground_truth"])
+        gt_path = gt_path if gt_path.is_absolute() else root / gt_path
+        if gt_path.is_file():
+            gt = json.loads(gt_path.read_text())
+    src = Path(r["source_path"])
+    return EvalClip(
+        clip_id=r["clip_id"],
+        category=r["category"],
+        visual=visual,
+        real_wav=wav.astype(np.float32),
+        real_mel=mel,
+        gt=gt,
+        source=src if src.is_absolute() else root / src,
+        duration=float(r.get("duration") or len(wav) / sr),
+    )
+
+
+def partners(clips: Sequence[EvalClip]) -> dict[str, str]:
+    """Each clip's partner: the next clip of its category (sorted, cyclic); another category's if alone."""
+    by_cat: dict[str, list[str]] = defaultdict(list)
+    for c in sorted(clips, key=lambda c: c.clip_id):
+        by_cat[c.category].append(c.clip_id)
+    everyone = sorted(c.clip_id for c in clips)
+    out = {}
+    for ids in by_cat.values():
+        for i, cid in enumerate(ids):
+            if len(ids) > 1:
+                out[cid] = ids[(i + 1) % len(ids)]
+            elif len(everyone) > 1:
+                out[cid] = everyone[(everyone.index(cid) + 1) % len(everyone)]
+            else:
+                out[cid] = cid
+    return out
+
+
+def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
+    """`wav` cut or zero-padded to `n` samples, float32."""
+    out = np.zeros(n, np.float32)
+    out[: min(n, len(wav))] = wav[:n]
+    return out
+
+
+def _varietysound_mel(
+    generator: torch.nn.Module, visual: torch.Tensor, reference: np.ndarray, background: np.ndarray, seed: int
+) -> np.ndarray:
+    """VarietySound with a real background (Table 8's "w Bi"): visual (T, D) -> mel (n_mels, 4T)."""
+    g = torch.Generator().manual_seed(int(seed))
+    with torch.inference_mode():
+        mel = generator(
+            visual[None], torch.from_numpy(reference)[None], torch.from_numpy(background)[None], generator=g
+        )
+    assert mel.dim() == 3 and mel.shape[0] == 1, f"{mel.shape=}"
+    return mel[0].float().numpy()
+
+
+def synthesize(
+    package: Any,
+    clips: Sequence[EvalClip],
+    *,
+    vocoder: str = "griffin_lim",
+    seed: int = 0,
+    device: str = "cpu",
+    seconds: float | None = None,
+    background: Background = "silence",
+    own_reference: bool = True,
+) -> Synthesis:
+    """The model's sound and the baselines for every clip (module docstring).
+
+    seconds: keep only the first `seconds` of every system (SampleRNN models generate only that much).
+    background: what VarietySound's background encoder hears: `silence` (the paper's inference) or the clip's
+    `real` mel (Table 8's "with background information"); models without one ignore it.
+    own_reference: VarietySound also generates each clip with its own mel as the timbre reference (the mel is
+    kept for `mcd_own_reference_db`, not voiced).
+    """
+    from v2s_models.audio import dequantize_linear, quantize_linear
+    from v2s_models.generation import (
+        build_vocoder,
+        generate_autoregressive,
+        generate_gan_mel,
+        generator_module,
+        needs_reference,
+        vocode,
+    )
+
+    if background not in ("silence", "real"):
+        raise ValueError(f"background must be 'silence' or 'real', got {background!r}")
+    settings = package.data_settings
+    generator = generator_module(package).to(device).eval()
+    window = settings.num_frames
+    n = (
+        settings.num_samples
+        if seconds is None
+        else min(settings.num_samples, int(round(seconds * settings.sample_rate)))
+    )
+    mate = partners(clips)
+    by_id = {c.clip_id: c for c in clips}
+    out = Synthesis(systems={s: {} for s in (SYSTEM, *BASELINES)})
+    voc = None
+    if package.paradigm == "gan_mel":
+        voc = build_vocoder(vocoder, settings=settings, device=device, seed=seed)
+    elif package.paradigm != "autoregressive":
+        raise ValueError(
+            f"evaluation generates sound: it needs a gan_mel or autoregressive model, not {package.paradigm!r} "
+            "(a correlation tower is evaluated by retrieval: v2s_models.evaluation.tower_retrieval)"
+        )
+    wants_ref = needs_reference(generator)
+    real_background = background == "real" and getattr(generator, "background_encoder", None) is not None
+    for c in progress(clips, desc="generate"):
+        visual = torch.from_numpy(c.visual)
+        if visual.shape[0] < window:
+            raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature frames, the model needs {window}")
+        visual = visual[:window]
+        partner = by_id[mate[c.clip_id]]
+        if package.paradigm == "gan_mel":
+            if c.real_mel is None:
+                raise ValueError(f"clip {c.clip_id} has no mel features: cannot re-voice its real audio")
+            ref = None
+            if wants_ref:
+                if partner.real_mel is None:
+                    raise ValueError(
+                        f"clip {partner.clip_id} has no mel features to use as a timbre reference"
+                    )
+                ref = partner.real_mel
+                out.references[c.clip_id] = partner.clip_id
+            mel = _gan_mel(generate_gan_mel, generator, visual, ref, c, window, seed, real_background)
+            out.mels[c.clip_id] = mel
+            if wants_ref and own_reference:
+                out.own_reference_mels[c.clip_id] = _gan_mel(
+                    generate_gan_mel, generator, visual, c.real_mel, c, window, seed, real_background
+                )
+            wav = vocode(voc, torch.from_numpy(mel), hop=settings.mel.hop)
+            revoiced = vocode(voc, torch.from_numpy(c.real_mel), hop=settings.mel.hop)
+        else:
+            wav = generate_autoregressive(
+                generator,
+                visual,
+                window=window,
+                overlap=0,
+                samples_per_frame=settings.sample_rate / settings.fps,
+                num_samples=n,
+                seed=seed,
+                num_frames=window,
+            ).numpy()
+            revoiced = dequantize_linear(quantize_linear(c.real_wav), 256)
+        out.systems[SYSTEM][c.clip_id] = fit_length(wav, n)
+        out.systems["revoiced"][c.clip_id] = fit_length(np.asarray(revoiced, np.float32), n)
+        out.systems["same_category"][c.clip_id] = fit_length(partner.real_wav, n)
+        out.systems["silence"][c.clip_id] = np.zeros(n, np.float32)
+    # The control: the model's own sound for the partner clip's video (same model, same category, the wrong
+    # picture). Beating `same_category` shows the sound has the right density of events; beating this shows
+    # the model's timing follows the picture it was given.
+    out.systems[CONTROL] = {c.clip_id: out.systems[SYSTEM][mate[c.clip_id]] for c in clips}
+    return out
+
+
+def _gan_mel(
+    generate_gan_mel: Any,
+    generator: torch.nn.Module,
+    visual: torch.Tensor,
+    reference: np.ndarray | None,
+    clip: EvalClip,
+    window: int,
+    seed: int,
+    real_background: bool,
+) -> np.ndarray:
+    if real_background:
+        assert reference is not None and clip.real_mel is not None
+        return _varietysound_mel(generator, visual, reference, clip.real_mel, seed)
+    ref = None if reference is None else torch.from_numpy(reference)
+    mel = generate_gan_mel(
+        generator, visual, window=window, overlap=0, seed=seed, reference_mel=ref, num_frames=window
+    )
+    return mel.numpy()
+
+
+# ------------------------------------------------------------------ Zhou et al.'s retrieval baseline
+def _log_mel(wav: np.ndarray, sample_rate: int, hop: int) -> np.ndarray:
+    """(n_mels=64, L) log-mel of a waveform: the sound features the retrieval baseline matches on."""
+    import librosa  # heavy (numba): only this baseline needs it here
+
+    mel = librosa.feature.melspectrogram(y=wav, sr=sample_rate, n_fft=4 * hop, hop_length=hop, n_mels=64)
+    return np.log(mel + 1e-6).astype(np.float32)
+
+
+def _segments(feat: np.ndarray, frames: int) -> Iterator[tuple[int, np.ndarray]]:
+    for lo in range(0, feat.shape[1] - frames + 1, frames):
+        yield lo, feat[:, lo : lo + frames].reshape(-1)
+
+
+def retrieval_oracle(
+    clips: Sequence[EvalClip],
+    pool: Iterable[EvalClip],
+    *,
+    sample_rate: int,
+    num_samples: int,
+    segment_seconds: float = 2.0,
+    hop: int = 256,
+) -> dict[str, np.ndarray]:
+    """Zhou et al.'s retrieval baseline (their reference [9], Owens et al. 2016) in the "upper bound" form
+    they ran: the test clip's real sound features are given (cochleograms there, 64-band log-mels here),
+    each `segment_seconds` of the test clip is replaced by the training segment (cut with a stride of
+    `segment_seconds`) nearest in those features (L2), and the retrieved waveforms are concatenated.
+
+    clips: the clips to make sound for; pool: the training split's clips. Returns {clip: wav (num_samples,)}.
+    """
+    frames = max(1, int(round(segment_seconds * sample_rate / hop)))
+    seg_samples = frames * hop
+    keys: list[tuple[EvalClip, int]] = []
+    feats: list[np.ndarray] = []
+    for p in pool:
+        for lo, seg in _segments(_log_mel(p.real_wav, sample_rate, hop), frames):
+            keys.append((p, lo))
+            feats.append(seg)
+    if not feats:
+        raise ValueError("retrieval baseline: the training split has no segment to retrieve from")
+    bank = np.stack(feats)  # (S, 64 * frames)
+    bank_sq = np.einsum("ij,ij->i", bank, bank)
+    out: dict[str, np.ndarray] = {}
+    for c in progress(clips, desc="retrieval baseline"):
+        pieces = []
+        for _, q in _segments(_log_mel(c.real_wav, sample_rate, hop), frames):
+            src, lo = keys[int(np.argmin(bank_sq - 2.0 * bank @ q))]
+            pieces.append(fit_length(src.real_wav[lo * hop :], seg_samples))
+        out[c.clip_id] = fit_length(
+            np.concatenate(pieces) if pieces else np.zeros(0, np.float32), num_samples
+        )
+    return out

@@ -1,0 +1,218 @@
+"""`evaluate`: one model on a split, beside the baselines, every figure with its interval (package docstring)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from v2s_models.data import dataset_fingerprint, read_manifest
+from v2s_models.evaluation.baselines import (
+    RETRIEVAL_BASELINE,
+    SYSTEM,
+    Background,
+    EvalClip,
+    fit_length,
+    load_clips,
+    preset_of,
+    retrieval_oracle,
+    synthesize,
+)
+from v2s_models.evaluation.reporting import write_outputs, write_samples
+from v2s_models.evaluation.retrieval import chance_retrieval, likelihood_retrieval, tower_retrieval
+from v2s_models.evaluation.scoring import per_category, score_clips, summarize
+from v2s_models.metrics.stats import Interval
+
+
+@dataclass
+class Evaluation:
+    """What `evaluate` returns: model name, per-system figures with intervals, per-clip rows, the files."""
+
+    name: str
+    systems: list[str]
+    summary: dict[str, dict[str, Interval]]
+    per_clip: list[dict[str, Any]]
+    per_category: list[dict[str, Any]]
+    out: Path | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str | None = None  # the MLflow run that trained the model, when the package records it
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_settings(**values: Any) -> None:
+    for what in ("generate_seconds", "retrieval_seconds"):
+        value = values[what]
+        if value is not None and not value > 0.0:
+            raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    for what, low in (("max_clips", 1), ("retrieval_clips", 2), ("samples", 0), ("bootstrap", 1)):
+        value = values[what]
+        if value is not None and value < low:
+            raise ValueError(f"{what} must be at least {low}, got {value!r}")
+    if values["background"] not in ("silence", "real"):
+        raise ValueError(f"background must be 'silence' or 'real', got {values['background']!r}")
+
+
+def evaluate(
+    model: str | Path,
+    *,
+    root: str | Path = ".",
+    out: str | Path | None = None,
+    name: str | None = None,
+    split: str = "test",
+    vocoder: str = "griffin_lim",
+    max_clips: int | None = None,
+    samples: int = 4,
+    seed: int = 0,
+    device: str = "cpu",
+    generate_seconds: float | None = None,
+    retrieval_clips: int | None = 32,
+    retrieval_seconds: float | None = None,
+    background: Background = "silence",
+    retrieval_baseline: bool | None = None,
+    bootstrap: int = 1000,
+    bootstrap_sets: int = 200,
+) -> Evaluation:
+    """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given.
+
+    gan_mel and autoregressive models: generation beside the baselines; SampleRNN models also get
+    `likelihood_retrieval` over `retrieval_clips` clips drawn evenly from every category, on whole clips or
+    their first `retrieval_seconds`. SampleRNN generation is sample by sample, so `generate_seconds` (default
+    2 s for them, the whole 10 s window for mel models) limits what is generated and scored. A correlation
+    tower is evaluated by `tower_retrieval` beside the chance level. max_clips: a category-stratified seeded
+    sample. background: what VarietySound's background encoder hears (`silence`, the paper's inference, or
+    the clip's `real` mel, Table 8's "w Bi"). retrieval_baseline: add Zhou et al.'s retrieval baseline as
+    system `retrieval_oracle` (default: for SampleRNN models). bootstrap / bootstrap_sets: resamples of the
+    intervals over clips / over sets (FD).
+    """
+    from v2s_models.generation import load_model  # the model stack: loaded once the settings are known good
+
+    _check_settings(
+        generate_seconds=generate_seconds,
+        retrieval_seconds=retrieval_seconds,
+        max_clips=max_clips,
+        retrieval_clips=retrieval_clips,
+        samples=samples,
+        bootstrap=bootstrap,
+        background=background,
+    )
+    t0 = time.perf_counter()
+    root = Path(root).resolve()
+    package = load_model(model, device=device)
+    if package.paradigm not in ("gan_mel", "autoregressive", "correlation"):
+        raise ValueError(
+            f"{model}: evaluation needs a gan_mel, autoregressive or correlation model, not a "
+            f"{package.paradigm!r} one (vocoders are scored by their own validation)"
+        )
+    name = name or str(package.config.get("name") or Path(str(model)).name)
+    rows: list[dict[str, Any]] = []
+    cats: list[dict[str, Any]] = []
+    clips: list[EvalClip] = []
+    systems: dict[str, dict[str, np.ndarray]] = {}
+    protocol: dict[str, Any] = {}
+    has_references = False
+    t1 = time.perf_counter()
+    if package.paradigm == "correlation":
+        found, info = tower_retrieval(
+            package, root=root, split=split, max_clips=retrieval_clips, n_boot=bootstrap, seed=seed
+        )
+        summary = {SYSTEM: found, "chance": chance_retrieval(info["clips"])}
+        protocol["retrieval"] = info
+        t2 = t3 = time.perf_counter()
+    else:
+        clips = load_clips(package, root=root, split=split, max_clips=max_clips, seed=seed)
+        if generate_seconds is None and package.paradigm == "autoregressive":
+            generate_seconds = 2.0
+        synthesis = synthesize(
+            package,
+            clips,
+            vocoder=vocoder,
+            seed=seed,
+            device=device,
+            seconds=generate_seconds,
+            background=background,
+        )
+        has_references = bool(synthesis.references)
+        settings = package.data_settings
+        n = settings.num_samples
+        if generate_seconds is not None:
+            n = min(n, int(round(generate_seconds * settings.sample_rate)))
+            for c in clips:
+                c.real_wav = fit_length(c.real_wav, n)
+        if package.paradigm == "autoregressive" if retrieval_baseline is None else retrieval_baseline:
+            pool = load_clips(package, root=root, split="train", max_clips=None, seed=seed)
+            synthesis.systems[RETRIEVAL_BASELINE] = retrieval_oracle(
+                clips, pool, sample_rate=settings.sample_rate, num_samples=n
+            )
+            protocol["retrieval_baseline"] = f"{len(pool)} training clips, 2 s segments"
+        systems = synthesis.systems
+        t2 = time.perf_counter()
+        rows, embeddings, real_embeddings = score_clips(package, clips, synthesis)
+        summary = summarize(
+            rows, embeddings, real_embeddings, n_boot=bootstrap, n_boot_sets=bootstrap_sets, seed=seed
+        )
+        cats = per_category(rows, n_boot=bootstrap, seed=seed)
+        if package.paradigm == "autoregressive":
+            found, info = likelihood_retrieval(
+                package,
+                root=root,
+                split=split,
+                max_clips=retrieval_clips,
+                seconds=retrieval_seconds,
+                n_boot=bootstrap,
+                seed=seed,
+            )
+            summary[SYSTEM].update(found)
+            protocol["retrieval"] = info
+        if "mcd_own_reference_db" in summary.get(SYSTEM, {}):
+            protocol["background"] = background
+        t3 = time.perf_counter()
+    seconds = {"load_s": t1 - t0, "generate_s": t2 - t1, "score_s": t3 - t2}
+    result = Evaluation(
+        name=name,
+        systems=[name, *(s for s in summary if s != SYSTEM)],
+        summary=summary,
+        per_clip=rows,
+        per_category=cats,
+        out=None,
+        seconds=seconds,
+        run_id=package.extra.get("mlflow_run_id"),
+    )
+    data = package.config.get("data") or {}
+    result.meta = {
+        "split": split,
+        "clips": len(clips) if clips else int(protocol["retrieval"]["clips"]),
+        "vocoder": {"gan_mel": vocoder, "autoregressive": "8-bit linear quantiser"}.get(package.paradigm),
+        "paradigm": package.paradigm,
+        "seed": seed,
+        "generated_seconds": generate_seconds or package.data_settings.duration,
+        "references": "another clip of the same category" if has_references else None,
+        "intervals": {
+            "level": 0.95,
+            "bootstrap": bootstrap,
+            "bootstrap_sets": bootstrap_sets,
+            "strata": "category",
+        },
+        "protocol": protocol,
+    }
+    if out is not None:
+        out = Path(out)
+        preset = "persecond" if package.paradigm == "correlation" else preset_of(package)
+        manifest_rows = read_manifest(
+            data.get("manifest", "data/prepared/manifest.jsonl"), split=split, root=root
+        )
+        result.meta["data_fingerprint"] = dataset_fingerprint(manifest_rows, [preset], root)
+        tmp = out.with_name(out.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write_outputs(tmp, name, summary, rows, cats, result.meta)
+        if clips:
+            write_samples(tmp, name, clips, systems, package.data_settings.sample_rate, samples)
+        seconds["write_s"] = time.perf_counter() - t3
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.replace(out)
+        result.out = out
+    return result

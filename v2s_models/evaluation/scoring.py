@@ -1,0 +1,188 @@
+"""Scores per clip and per system, each figure with its seeded, category-stratified 95 % bootstrap interval.
+
+Per clip and system, `v2s_models.metrics.evaluate_clip` gives onset precision / recall / F1, the audio-visual
+offset, MCD against the real audio, off-screen energy and timbre-parameter errors (SynthFoley only); the
+Resemblyzer cosine to the real audio (and, for VarietySound, to the reference clip), the paired SoundNet KL
+and, for VarietySound, the MCD of the mel generated with the clip as its own reference are added. A system's
+figure is the mean over clips (the median for the timbre-parameter errors, see MEDIAN_METRICS) with a
+percentile-bootstrap interval resampled within categories; the Frechet distance is a set statistic and is
+bootstrapped over the set (`metrics.stats.bootstrap_statistic`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from v2s_models import metrics as M
+from v2s_models.evaluation.baselines import SYSTEM, EvalClip, Synthesis
+from v2s_models.evaluation.progress import progress
+from v2s_models.metrics.distribution import soundnet_set
+from v2s_models.metrics.stats import Interval, bootstrap_mean, bootstrap_statistic
+from v2s_models.metrics.timbre import resemblyzer_embedding
+
+ROW_KEYS = ("system", "clip_id", "category")
+# Timbre-parameter errors are estimated from the generated audio (pitch, decay, brightness at the event onsets);
+# on clips where the estimate fails (noise, smeared onsets) one clip can be off by octaves or by 1000 %, so these
+# are summarised by their median over clips; every other metric by its mean.
+MEDIAN_METRICS = frozenset(
+    f"{prefix}{k}"
+    for prefix in ("", "reference_")
+    for k in ("pitch_error_cents", "decay_error_pct", "brightness_error")
+)
+
+
+def frechet_distance_lowrank(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
+    """`metrics.frechet_distance` of (N_a, D) and (N_b, D) embeddings through the sets' N x N Gram matrices.
+
+    With A, B the centred sets, tr (S_a S_b)^(1/2) = ||A B^T||_* / sqrt((N_a - 1)(N_b - 1)) (the nonzero
+    eigenvalues of S_a S_b are those of (A B^T)(A B^T)^T / ((N_a - 1)(N_b - 1))), so a set of 32 clips costs an
+    SVD of 32 x 32 instead of an eigendecomposition of D x D: what makes 200 bootstrap resamples affordable.
+    """
+    a, b = np.asarray(emb_a, dtype=np.float64), np.asarray(emb_b, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected embeddings (N_a, D) and (N_b, D), got {a.shape} and {b.shape}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"a covariance needs at least 2 clips per set, got {len(a)} and {len(b)}")
+    ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
+    na, nb = len(a) - 1, len(b) - 1
+    tr_sqrt = float(np.linalg.svd(ca @ cb.T, compute_uv=False).sum()) / math.sqrt(na * nb)
+    mean_term = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2))
+    fd = mean_term + float(np.sum(ca * ca)) / na + float(np.sum(cb * cb)) / nb - 2.0 * tr_sqrt
+    return max(fd, 0.0)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    return float(np.dot(a, b) / (na * nb)) if na > 0 and nb > 0 else float("nan")
+
+
+def _kl_rows(p_real: np.ndarray, p_gen: np.ndarray, eps: float = 1e-10) -> np.ndarray:
+    """Per-clip KL(p_real[i] || p_gen[i]) (N,): `metrics.kl_divergence` is their mean."""
+    p, q = np.clip(p_real, eps, None), np.clip(p_gen, eps, None)
+    return np.sum(p * (np.log(p) - np.log(q)), axis=1)
+
+
+def score_clips(
+    package: Any, clips: Sequence[EvalClip], synthesis: Synthesis
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
+    """(per-clip rows, {system: SoundNet embeddings (N, 1024)}, real embeddings (N, 1024)) of every system."""
+    settings = package.data_settings
+    sr, fps = settings.sample_rate, settings.fps
+    by_id = {c.clip_id: c for c in clips}
+    refs = synthesis.references
+    real_emb = {c.clip_id: resemblyzer_embedding(c.real_wav, sr) for c in clips}  # each real clip once
+    real_sn, real_probs = soundnet_set([c.real_wav for c in clips], sr)
+    rows: list[dict[str, Any]] = []
+    embeddings: dict[str, np.ndarray] = {}
+    for system, wavs in synthesis.systems.items():
+        sn, probs = soundnet_set([wavs[c.clip_id] for c in clips], sr)
+        embeddings[system] = sn
+        kl = _kl_rows(real_probs, probs)
+        for i, c in enumerate(progress(clips, desc=f"score {system}")):
+            wav = wavs[c.clip_id]
+            m = M.evaluate_clip(wav, sr, reference_wave=c.real_wav, gt=c.gt, fps=fps)
+            if math.isfinite(m.get("av_offset_ms", math.nan)):
+                m["av_offset_abs_ms"] = abs(m["av_offset_ms"])
+            emb = resemblyzer_embedding(wav, sr)
+            m["timbre_sim_real"] = _cosine(emb, real_emb[c.clip_id])
+            m["kl_soundnet"] = float(kl[i])
+            ref = refs.get(c.clip_id)
+            if ref is not None:
+                m["timbre_sim_reference"] = _cosine(emb, real_emb[ref])
+                if by_id[ref].gt is not None and c.gt is not None:  # the timbre asked for: the reference's
+                    onsets = M.visible_onsets(M.tile_ground_truth(c.gt, len(wav) / sr))
+                    est = M.timbre_params(wav, sr, onsets)
+                    if all(math.isfinite(v) for v in est.values()):
+                        err = M.timbre_error(est, by_id[ref].gt)
+                        m.update({f"reference_{k}": v for k, v in err.items()})
+            if system == SYSTEM and c.real_mel is not None:
+                if c.clip_id in synthesis.mels:
+                    m["mcd_mel_db"] = M.mel_cepstral_distortion(synthesis.mels[c.clip_id], c.real_mel)
+                if c.clip_id in synthesis.own_reference_mels:
+                    own = synthesis.own_reference_mels[c.clip_id]
+                    m["mcd_own_reference_db"] = M.mel_cepstral_distortion(own, c.real_mel)
+            rows.append({"system": system, "clip_id": c.clip_id, "category": c.category, **m})
+    return rows, embeddings, real_sn
+
+
+def aggregate(
+    key: str, values: Sequence[float], strata: Sequence[str] | None, *, n_boot: int, seed: int
+) -> Interval:
+    """One system's figure for `key` over its clips: the mean (median for MEDIAN_METRICS) with a bootstrap
+    interval resampled within `strata`; non-finite values are left out."""
+    if key not in MEDIAN_METRICS:
+        return bootstrap_mean(values, strata=strata, n_boot=n_boot, seed=seed)
+    arr = np.asarray([v if v is not None else math.nan for v in values], dtype=np.float64)
+    keep = np.isfinite(arr)
+    if not keep.any():
+        return Interval(math.nan, math.nan, math.nan)
+    vals = arr[keep]
+    kept = None if strata is None else [s for s, k in zip(strata, keep, strict=True) if k]
+    return bootstrap_statistic(
+        lambda idx: float(np.median(vals[idx])), len(vals), strata=kept, n_boot=n_boot, seed=seed
+    )
+
+
+def _metric_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return sorted({k for r in rows for k in r} - set(ROW_KEYS))
+
+
+def summarize(
+    rows: Sequence[Mapping[str, Any]],
+    embeddings: Mapping[str, np.ndarray],
+    real_embeddings: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    n_boot_sets: int = 200,
+    seed: int = 0,
+) -> dict[str, dict[str, Interval]]:
+    """{system: {metric: Interval}} from the per-clip rows (in clip order per system) and, for `fd_soundnet`,
+    the SoundNet embeddings: a bootstrap over the set, real and generated resampled with the same clips."""
+    by_system: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_system[r["system"]].append(r)
+    summary: dict[str, dict[str, Interval]] = {}
+    for system, rs in by_system.items():
+        strata = [str(r["category"]) for r in rs]
+        summary[system] = {
+            k: aggregate(k, [r.get(k) for r in rs], strata, n_boot=n_boot, seed=seed)
+            for k in _metric_keys(rs)
+        }
+        emb = embeddings.get(system)
+        if emb is not None and len(emb) >= 2:  # a Frechet distance needs a covariance: two clips at least
+            summary[system]["fd_soundnet"] = bootstrap_statistic(
+                lambda idx, e=emb: frechet_distance_lowrank(real_embeddings[idx], e[idx]),
+                len(emb),
+                strata=strata,
+                n_boot=n_boot_sets,
+                seed=seed,
+            )
+    return summary
+
+
+def per_category(
+    rows: Sequence[Mapping[str, Any]], *, n_boot: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Every metric per (system, category) with its interval: the shape of the papers' per-category tables."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["system"], r["category"])].append(r)
+    out = []
+    for (system, category), rs in sorted(groups.items()):
+        out.append(
+            {
+                "system": system,
+                "category": category,
+                "clips": len(rs),
+                **{
+                    k: aggregate(k, [r.get(k) for r in rs], None, n_boot=n_boot, seed=seed)
+                    for k in _metric_keys(rs)
+                },
+            }
+        )
+    return out
