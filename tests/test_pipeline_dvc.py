@@ -149,8 +149,8 @@ def test_repro_trains_evaluates_and_reports_every_default_model(tiny_repo):
         assert list(doc["systems"]) == [key, "revoiced", "same_category", "silence", "model_other_video"]
         assert doc["clips"] == 4 and doc["split"] == "test"
         silence = doc["systems"]["silence"]
-        assert silence["onset_f1"] == 0.0, silence
-        assert doc["systems"]["revoiced"]["onset_f1"] > silence["onset_f1"]
+        assert silence["onset_f1"]["value"] == 0.0, silence  # every figure: {"value", "ci95": [low, high]}
+        assert doc["systems"]["revoiced"]["onset_f1"]["value"] > silence["onset_f1"]["value"]
         for f in ("table.md", "table.csv", "per_category.md", "per_category.csv", "plots/summary.png"):
             assert (tiny_repo / "evaluations" / key / f).is_file(), f
         mp4s = sorted((tiny_repo / "evaluations" / key / "samples").glob("*/*.mp4"))
