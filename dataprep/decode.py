@@ -26,7 +26,7 @@ import numpy as np
 from dataprep import io
 from dataprep.params import data_settings, load_params, section
 from dataprep.runner import ClipResult, run_clips, summarize
-from dataprep.sources import ClipSource, scan_source
+from dataprep.sources import ClipSource, scan, scan_source
 from v2s_models.settings import DataSettings
 
 DECODE_VERSION = "1"
@@ -46,7 +46,11 @@ def decode_audio_for(path: Path, settings: DataSettings, *, frame_size: tuple[in
     from dataprep import media
 
     clip = media.decode_clip(path, settings, frame_size=frame_size, require_audio=True)
-    meta = {"info": _jsonable(asdict(clip.info)), "source_duration": clip.source_duration}
+    meta = {
+        "info": _jsonable(asdict(clip.info)),
+        "source_duration": clip.source_duration,
+        "audio_stream": clip.audio_stream,  # the first audio stream that is not silent
+    }
     return pcm16(clip.audio), meta, clip
 
 
@@ -68,9 +72,14 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
         "ground_truth": str(clip.ground_truth) if clip.ground_truth else None,
     }
     try:
-        source_sha = io.file_sha256(clip.path)
+        source_sha = io.file_sha256(clip.path)  # refuses a file that is no longer regular before opening it
     except OSError as e:
-        return ClipResult(clip.clip_id, "quarantined", f"unreadable: {e}", {**row, "status": "quarantined"})
+        return ClipResult(
+            clip.clip_id,
+            "quarantined",
+            f"unreadable: {e}",
+            {**row, "status": "quarantined", "reason": "unreadable", "detail": str(e)},
+        )
     row["source_sha256"] = source_sha
     all_cached = True
     try:
@@ -96,6 +105,7 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
                 width=info["width"],
                 height=info["height"],
                 has_audio=info["has_audio"],
+                audio_stream=meta.get("audio_stream", 0),
             )
     except media.MediaError as e:
         for settings in presets:  # never leave a stale, complete-looking output of a now-bad file
@@ -142,7 +152,10 @@ def run(
     cfg = section(params, "decode")
     presets = [data_settings(params, name) for name in cfg.get("presets", ["regnet"])]
     workers = int(cfg.get("workers", 2))
-    clips = scan_source(source)
+    found = scan(source)
+    if not found.clips:
+        scan_source(source)  # raises the error that names the folder and what it expected
+    clips = found.clips
     results = run_clips(
         _decode_one,
         [(c, str(out), presets) for c in clips],
@@ -154,15 +167,42 @@ def run(
     rows = [r.row for r in results if r.row is not None]
     prune(out, presets, {r.clip_id for r in results if r.status != "quarantined"})
     quarantine = [
-        {"clip_id": r.clip_id, "source_path": r.row.get("source_path") if r.row else None, "reason": r.reason}
+        {
+            "clip_id": r.clip_id,
+            "source_path": r.row.get("source_path") if r.row else None,
+            "stage": "decode",
+            "reason": (r.row or {}).get("reason") or (r.reason or "unreadable").split(":")[0],
+            "detail": (r.row or {}).get("detail") or r.reason,
+        }
         for r in results
         if r.status == "quarantined"
     ]
-    for q in quarantine:
-        print(f"[decode] quarantined {q['source_path']}: {q['reason']}", file=sys.stderr)
-    io.write_json(out / "quarantine.json", {"count": len(quarantine), "clips": quarantine})
+    skipped = [
+        {"clip_id": None, "source_path": s.shown, "stage": "scan", "reason": s.reason, "detail": s.detail}
+        for s in found.skipped
+    ]
+    for q in skipped + quarantine:
+        print(f"[decode] quarantined {q['source_path']}: {q['reason']} ({q['detail']})", file=sys.stderr)
+    by_reason: dict[str, int] = {}
+    for q in skipped + quarantine:
+        by_reason[q["reason"]] = by_reason.get(q["reason"], 0) + 1
+    io.write_json(
+        out / "quarantine.json",
+        {
+            "count": len(quarantine) + len(skipped),
+            "by_reason": by_reason,
+            "clips": quarantine,
+            "skipped": skipped,
+        },
+    )
     io.write_jsonl(out / "manifest.jsonl", rows)
-    summary = {"clips": len(clips), **counts, "presets": [p.name for p in presets]}
+    summary = {
+        "clips": len(clips),
+        **counts,
+        "skipped": len(skipped),
+        "by_reason": by_reason,
+        "presets": [p.name for p in presets],
+    }
     io.write_run_metrics(out, metrics, summary)
     return summary
 

@@ -1,23 +1,33 @@
 """Atomic file writes and content hashing.
 
-Every file a stage writes goes to a temporary name in the destination directory and is moved into place with
-`os.replace`, so an interrupted run never leaves a half-written file that a later stage could read. Moving also
+Every file a stage writes goes to a temporary name in the destination directory (`.<name>.<random>.part`) and is
+moved into place with `os.replace`, so an interrupted run never leaves a half-written file that a later stage could
+read; the file gets the mode the process umask gives new files (not mkstemp's 0600). Moving also
 gives the file a new inode, which keeps DVC's hard-linked cache copies intact.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -30,6 +40,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():  # mkstemp makes 0600 files: give the file the mode the user's umask asks for
+            os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -64,7 +76,17 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def require_regular_file(path: str | os.PathLike[str]) -> None:
+    """Raises OSError unless `path` is (or links to) a regular file: opening a pipe blocks and reading a device
+    such as /dev/zero never ends, so this is checked with stat() before anything opens it."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file (a pipe, device, socket or folder)", str(path))
+
+
 def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """sha256 of a regular file's bytes (OSError for anything else, before it is opened)."""
+    require_regular_file(path)
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):

@@ -127,6 +127,8 @@ class DecodedClip:
     frames: (T, H, W, 3) uint8 RGB at settings.fps, T = settings.num_frames.
     audio: (N,) float32 mono at settings.sample_rate, N = settings.num_samples.
     info: the file's `MediaInfo`.
+    audio_stream: which audio stream the audio comes from (0: the first; a later one when the earlier ones are
+        silent), -1 without audio.
     source_duration: seconds of real content before padding (shorter stream, capped at settings.duration).
     loop_index: (T,) int64; loop_index[k] is the first output frame showing the same decoded picture as
         frame k (a looped repetition, a source frame repeated by frame-rate up-sampling, or the first of the
@@ -139,6 +141,7 @@ class DecodedClip:
     info: MediaInfo
     source_duration: float
     loop_index: np.ndarray
+    audio_stream: int = 0
 
     @property
     def unique_indices(self) -> np.ndarray:
@@ -217,8 +220,9 @@ def _video_stream(container: Any) -> Any | None:
     return None
 
 
-def _audio_stream(container: Any) -> Any | None:
-    return container.streams.audio[0] if container.streams.audio else None
+def _audio_stream(container: Any, index: int = 0) -> Any | None:
+    """The `index`-th audio stream (the first by default), None where there is none."""
+    return container.streams.audio[index] if len(container.streams.audio) > index else None
 
 
 def _stream_start(stream: Any) -> float:
@@ -328,13 +332,13 @@ def _audio_frame_to_float(frame: Any) -> np.ndarray:
 
 
 def _decode_audio_native(
-    path: str | os.PathLike[str], container: Any, *, max_duration: float | None
+    path: str | os.PathLike[str], container: Any, *, max_duration: float | None, stream_index: int = 0
 ) -> tuple[np.ndarray, int]:
-    """Decodes the first audio stream: (C, N) float32 at the stream's own rate, on the media timeline
+    """Decodes audio stream `stream_index` (the first by default): (C, N) float32 at the stream's own rate, on the media timeline
     (sample 0 at t = 0), trimmed to the stream's declared end, and to `max_duration` seconds when given."""
     import av
 
-    stream = _audio_stream(container)
+    stream = _audio_stream(container, stream_index)
     if stream is None:
         raise MediaError(path, "no_audio_stream", "the file has no audio stream")
     origin = _timeline_origin(container)
@@ -407,9 +411,10 @@ def _read_audio_from_container(
     sample_rate: int,
     mono: bool,
     max_duration: float | None,
+    stream_index: int = 0,
 ) -> np.ndarray:
     decode_limit = None if max_duration is None else max_duration + _AUDIO_READ_MARGIN
-    x, sr_in = _decode_audio_native(path, container, max_duration=decode_limit)
+    x, sr_in = _decode_audio_native(path, container, max_duration=decode_limit, stream_index=stream_index)
     content = x.shape[1] / sr_in if max_duration is None else min(x.shape[1] / sr_in, max_duration)
     if mono:
         x = x.mean(axis=0, keepdims=True)
@@ -720,17 +725,30 @@ def decode_clip(
     # Audio up to one frame past the clip duration may fill the common loop period (module docstring).
     audio_limit = settings.duration + 1.0 / fps
     audio: np.ndarray | None = None
+    audio_stream = -1
     with _open_container(path) as container:
         info = _info_from_container(path, container)
         header = _video_header(container)
+        num_audio = len(container.streams.audio)
         if not info.has_video:
             raise MediaError(path, "no_video_stream", "the file has no video stream")
         if info.has_audio:
             audio = _read_audio_from_container(
                 path, container, sample_rate=sr, mono=True, max_duration=audio_limit
             )
+            audio_stream = 0
         elif require_audio:
             raise MediaError(path, "no_audio_stream", "the file has no audio stream")
+    # The first audio stream that is not silent is the clip's sound (a silent commentary track may come first).
+    for index in range(1, num_audio):
+        if audio is None or audio.size == 0 or rms_dbfs(audio) >= SILENCE_DBFS:
+            break
+        with _open_container(path) as container:
+            candidate = _read_audio_from_container(
+                path, container, sample_rate=sr, mono=True, max_duration=audio_limit, stream_index=index
+            )
+        if candidate.size and rms_dbfs(candidate) >= SILENCE_DBFS:
+            audio, audio_stream = candidate, index
     cap = settings.duration
     if audio is not None:
         if audio.size == 0:
@@ -783,4 +801,5 @@ def decode_clip(
         info=info,
         source_duration=float(source_duration),
         loop_index=loop_index,
+        audio_stream=audio_stream,
     )

@@ -139,6 +139,49 @@ def video_duration(path: str | os.PathLike[str]) -> float:
     return float(duration)
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when two paths name one file: the same path after resolving links, `..` and case-insensitive file
+    systems' spellings, or the same inode (a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def stale_parts(out: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files an interrupted write of `out` left beside it (`.<name>.*.part`, dataprep.io)."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return []
+    return sorted(out.parent.glob(f".{out.name}.*.part"))
+
+
+def prepare_outputs(
+    video: str | os.PathLike[str], outs: list[Path], *, overwrite: bool = False
+) -> list[Path]:
+    """Checks the files `v2s generate` is about to write for `video` and cleans what an interrupted run left.
+
+    Refuses (ValueError) an output that is the input itself (also through a link or another spelling of the
+    path) and an existing output unless `overwrite`; removes stale `.part` files of these outputs (a kill
+    during a write leaves them; the next run cleans them). Returns the removed `.part` files.
+    """
+    for out in outs:
+        if same_file(video, out):
+            raise ValueError(f"{out}: the output would replace the input video {video}; choose another --out")
+        if out.is_dir():
+            raise ValueError(f"{out}: a folder is in the way of the output file")
+        if (out.exists() or out.is_symlink()) and not overwrite:
+            raise ValueError(f"{out} exists; pass --overwrite to replace it")
+    removed = []
+    for out in outs:
+        for part in stale_parts(out):
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
 def make_readable(path: str | os.PathLike[str]) -> None:
     """Gives a file the permissions a new file gets under the process umask (temporary files are 0600)."""
     umask = os.umask(0)

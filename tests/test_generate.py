@@ -5,6 +5,7 @@ copied packets, durations, seams, errors are."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -224,19 +225,27 @@ def _save(out: Path, paradigm: str, component: dict, settings: DataSettings = RE
     )
 
 
+DEBUG_REGNET = {
+    "_component_": "v2s_models.builders.regnet_generator",
+    "preset": "debug",
+    "visual_dim": VISUAL_DIM,
+    "n_mels": 80,
+    "num_frames": 215,
+    "mel_frames": 860,
+}
+
+
+def save_debug_regnet(out: Path) -> Path:
+    """A REGNET debug generator package on random-projection features (also the corpus test's model)."""
+    return _save(out, "gan_mel", DEBUG_REGNET)
+
+
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     root = tmp_path_factory.mktemp("packages")
-    regnet = {
-        "_component_": "v2s_models.builders.regnet_generator",
-        "preset": "debug",
-        "visual_dim": VISUAL_DIM,
-        "n_mels": 80,
-        "num_frames": 215,
-        "mel_frames": 860,
-    }
+    regnet = DEBUG_REGNET
     return SimpleNamespace(
-        regnet=_save(root / "regnet", "gan_mel", regnet),
+        regnet=save_debug_regnet(root / "regnet"),
         wrong_dim=_save(root / "wrong_dim", "gan_mel", {**regnet, "visual_dim": 100}),
         varietysound=_save(
             root / "varietysound",
@@ -465,3 +474,40 @@ def test_help_lists_generate() -> None:
     from v2s_models.cli import build_parser
 
     assert "generate" in build_parser().format_help()
+
+
+@pytest.mark.slow
+def test_output_never_replaces_the_input_or_an_existing_file_and_follows_the_umask(
+    real_media: Path, packages: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in" / "dog.mp4"
+    src.parent.mkdir()
+    src.write_bytes((real_media / "dog_quiet_1080p.mp4").read_bytes())
+    (tmp_path / "link.mp4").symlink_to(src)
+    original = src.read_bytes()
+    # the input itself, through another spelling, through a link, and through a hard link
+    os.link(src, tmp_path / "hard.mp4")
+    for out in (src, tmp_path / "in" / ".." / "in" / "dog.mp4", tmp_path / "link.mp4", tmp_path / "hard.mp4"):
+        assert _run("generate", src, "--model", packages.regnet, "--out", out, "--overwrite") == 2
+        assert "would replace the input" in capsys.readouterr().err
+    assert src.read_bytes() == original
+
+    out = tmp_path / "out" / "dog.mp4"
+    out.parent.mkdir()
+    stale = out.parent / ".dog.mp4.abc123.part"  # what a killed run leaves (dataprep.io.atomic_path)
+    stale.write_bytes(b"half a file")
+    old_mask = os.umask(0o002)
+    try:
+        assert _run("generate", src, "--model", packages.regnet, "--out", out) == 0
+    finally:
+        os.umask(old_mask)
+    assert not stale.exists(), "the next run cleans the partial file"
+    assert not list(out.parent.glob("*.part"))
+    for written in (out, out.with_suffix(".wav")):
+        assert written.stat().st_mode & 0o777 == 0o664, oct(written.stat().st_mode)
+    first = out.read_bytes()
+    capsys.readouterr()
+    assert _run("generate", src, "--model", packages.regnet, "--out", out, "--seed", "1") == 2
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == first
+    assert _run("generate", src, "--model", packages.regnet, "--out", out, "--seed", "1", "--overwrite") == 0
+    assert out.read_bytes() != first

@@ -792,22 +792,33 @@ class VideoToSound:
         )
 
     def generate_file(
-        self, video: str | os.PathLike[str], out: str | os.PathLike[str], *, seed: int = 0
+        self,
+        video: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        seed: int = 0,
+        overwrite: bool = False,
     ) -> GenerationResult:
-        """Writes `out` (the video with generated sound) and `out` with suffix .wav; nothing on error."""
+        """Writes `out` (the video with generated sound) and `out` with suffix .wav; nothing on error.
+
+        Neither may be the input (ValueError); an existing one is replaced only with `overwrite`. Files are
+        written to a temporary `.part` name and moved into place; `.part` files an earlier, interrupted run
+        left are removed first.
+        """
         import soundfile as sf
 
         from dataprep.io import atomic_path
-        from dataprep.mux import make_readable, mux_audio, output_format
+        from dataprep.mux import make_readable, mux_audio, output_format, prepare_outputs
 
         video, out = Path(video), Path(out)
         output_format(out)  # a bad output name fails before any work
+        wav_path = out.with_suffix(".wav")
+        prepare_outputs(video, [out, wav_path], overwrite=overwrite)
         audio = self.synthesize(video, seed=seed)
         t0 = time.perf_counter()
         with progress.stage("muxing"):
             result = mux_audio(video, audio.wav, audio.sample_rate, out)
         audio.timings["mux"] = time.perf_counter() - t0
-        wav_path = out.with_suffix(".wav")
         with atomic_path(wav_path) as tmp:
             sf.write(tmp, audio.wav, audio.sample_rate, subtype="PCM_16", format="WAV")
             make_readable(tmp)
@@ -821,6 +832,7 @@ class VideoToSound:
         seed: int = 0,
         progress: bool = True,
         on_result: Callable[[Path, GenerationResult | Exception], None] | None = None,
+        overwrite: bool = False,
     ) -> list[tuple[Path, GenerationResult | Exception]]:
         """Every video file under `folder` (recursively) -> `out_dir/<relative path>.mp4` (+ .wav).
 
@@ -838,7 +850,9 @@ class VideoToSound:
         results: list[tuple[Path, GenerationResult | Exception]] = []
         for video in tqdm(videos, desc="generate", unit="video", disable=not progress):
             try:
-                item: GenerationResult | Exception = self.generate_file(video, targets[video], seed=seed)
+                item: GenerationResult | Exception = self.generate_file(
+                    video, targets[video], seed=seed, overwrite=overwrite
+                )
             except (MediaError, ValueError) as e:
                 item = e
             results.append((video, item))

@@ -10,7 +10,7 @@ import pytest
 
 from dataprep import io
 from dataprep.params import data_settings, load_params
-from dataprep.sources import read_split_lists, scan_source
+from dataprep.sources import SKIP_REASONS, read_split_lists, scan, scan_source, write_dvcignore
 from dataprep.splits import assign_splits, category_report, clip_hash, pin_assignment, split_profile
 from dataprep.synthfoley.generate import official_split
 
@@ -39,12 +39,45 @@ def test_scan_source_layout(tmp_path):
 def test_scan_source_errors(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         scan_source(tmp_path / "missing")
-    with pytest.raises(ValueError, match="holds no videos"):
+    with pytest.raises(ValueError, match="holds no usable videos"):
         scan_source(tmp_path)
+
+
+def test_scan_names_every_odd_entry_without_opening_it(tmp_path):
     _touch(tmp_path / "dog" / "a.mp4")
     _touch(tmp_path / "dog" / "a.webm")
-    with pytest.raises(ValueError, match="share the stem"):
-        scan_source(tmp_path)
+    _touch(tmp_path / "dog" / "ok.mp4")
+    _touch(tmp_path / "dog" / "bark.wav")
+    _touch(tmp_path / "dog" / "new\nline.mp4")
+    _touch(Path(os.fsdecode(bytes(tmp_path / "dog") + b"/caf\xe9.mp4")))
+    os.mkfifo(tmp_path / "dog" / "pipe.mp4")  # opening it would block: the scan must not
+    (tmp_path / "dog" / "zero.mp4").symlink_to("/dev/zero")
+    (tmp_path / "dog" / "loop.mp4").symlink_to("loop.mp4")
+    (tmp_path / "dog" / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (tmp_path / "dog" / "folder.mkv").mkdir()
+    found = scan(tmp_path)
+    assert [c.clip_id for c in found.clips] == ["dog/ok"]
+    reasons = {s.path.name: s.reason for s in found.skipped}
+    assert reasons == {
+        "a.mp4": "duplicate_stem",
+        "a.webm": "duplicate_stem",
+        "bark.wav": "audio_only_file",
+        "new\nline.mp4": "bad_clip_id",
+        os.fsdecode(b"caf\xe9.mp4"): "non_utf8_name",
+        "pipe.mp4": "named_pipe",
+        "zero.mp4": "not_a_regular_file",
+        "loop.mp4": "symlink_loop",
+        "gone.mp4": "dangling_symlink",
+        "folder.mkv": "directory_named_like_video",
+    }
+    assert all(s.reason in SKIP_REASONS for s in found.skipped)
+    assert "caf\\xe9.mp4" in next(s.shown for s in found.skipped if s.reason == "non_utf8_name")
+    with pytest.raises(OSError, match="not a regular file"):
+        io.file_sha256(tmp_path / "dog" / "pipe.mp4")  # refused before open(): no hang
+    entries = write_dvcignore(tmp_path, tmp_path)
+    assert "/dog/pipe.mp4" in entries and "/dog/caf?.mp4" in entries and "/dog/a.mp4" not in entries
+    assert write_dvcignore(tmp_path, tmp_path) == entries  # the block is replaced, not appended
+    assert (tmp_path / ".dvcignore").read_text().count("/dog/pipe.mp4") == 1
 
 
 def test_split_lists_conflict(tmp_path):
@@ -115,7 +148,7 @@ def test_pin_keeps_an_earlier_assignment(tmp_path):
 def test_synthfoley_split_never_moves_and_covers_tiny():
     assert [official_split(i) for i in range(2)] == ["train", "test"]
     thirty = [official_split(i) for i in range(30)]
-    assert (thirty.count("train"), thirty.count("val"), thirty.count("test")) == (21, 4, 5)
+    assert (thirty.count("train"), thirty.count("val"), thirty.count("test")) == (22, 4, 4)  # the demo's sizes
 
 
 def test_params_file_is_valid():
