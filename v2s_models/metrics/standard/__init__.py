@@ -4,7 +4,7 @@ as av-benchmark computes them, from checkpoints on local disk only.
 `standard_metrics(real, generated, ...)` returns the figures of every network whose weights are found
 (`weights.find_weights`), each an `Interval`; `{}` when none is configured. `weights_status(settings)` tells
 per network whether the weights are official (comparable to published tables), a stand-in or missing.
-Networks: `panns.py` (Cnn14, 16 kHz), `vggish.py`; formulas in `figures.py`; clip handling in `frontends.py`.
+Networks: `panns.py` (Cnn14, 16 kHz), `vggish.py`, `passt.py` (PaSST-S, 32 kHz, 10 s); formulas in `figures.py`; clip handling in `frontends.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2s_models.metrics.standard import figures, panns, vggish
-from v2s_models.metrics.standard.frontends import prepare_clip
+from v2s_models.metrics.standard import figures, panns, passt, vggish
+from v2s_models.metrics.standard.frontends import pad_or_cut, prepare_clip
 from v2s_models.metrics.standard.weights import (
     MISSING,
     NETWORKS,
@@ -63,7 +63,7 @@ METRIC_NETWORK: dict[str, str] = {
     "fd_passt": "passt",
     "kl_passt": "passt",
 }
-IMPLEMENTED: tuple[str, ...] = ("panns", "vggish")
+IMPLEMENTED: tuple[str, ...] = ("panns", "vggish", "passt")
 
 
 @functools.lru_cache(maxsize=4)
@@ -74,6 +74,11 @@ def _load_network(network: str, path: str, mtime: float) -> torch.nn.Module:
         model: torch.nn.Module = panns.Cnn14(channels=panns.channels_of(state))
     elif network == "vggish":
         model = vggish.VGGish(widths=vggish.widths_of(state))
+    elif network == "passt":
+        net = load_strict(
+            passt.PaSST(**passt.dims_of(state)), state, source=path
+        )  # the checkpoint is the net's
+        return passt.PaSSTWithFrontEnd(net).eval()
     else:
         raise ValueError(f"network {network!r} is not implemented in v2s (implemented: {IMPLEMENTED})")
     return load_strict(model, state, source=path)
@@ -100,8 +105,20 @@ def _vggish_outputs(model: torch.nn.Module, clips: Sequence[np.ndarray]) -> tupl
     return out, None
 
 
-_RATES = {"panns": panns.PANNS_SR, "vggish": vggish.VGGISH_SR}
-_OUTPUTS: dict[str, Callable] = {"panns": _panns_outputs, "vggish": _vggish_outputs}
+def _passt_outputs(
+    model: torch.nn.Module, clips: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    features, logits = [], []
+    with torch.inference_mode():
+        for clip in clips:  # av-benchmark: the 8 s clip zero-padded to exactly 10 s at 32 kHz
+            feat, lg = model(torch.from_numpy(pad_or_cut(clip, passt.PASST_SAMPLES))[None])
+            features.append(feat[0].numpy())
+            logits.append(lg[0].numpy())
+    return features, np.stack(logits)
+
+
+_RATES = {"panns": panns.PANNS_SR, "vggish": vggish.VGGISH_SR, "passt": passt.PASST_SR}
+_OUTPUTS: dict[str, Callable] = {"panns": _panns_outputs, "vggish": _vggish_outputs, "passt": _passt_outputs}
 
 
 def embed_clips(
@@ -112,7 +129,7 @@ def embed_clips(
     info: WeightsInfo,
     seconds: float | None = 8.0,
 ) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Per-clip embeddings (PANNs: (D,) each; VGGish: (examples, 128) each) and logits (N, 527) or None."""
+    """Per-clip embeddings (PANNs, PaSST: (D,) each; VGGish: (examples, 128) each) and logits (N, 527) or None."""
     if info.path is None:
         raise ValueError(f"{network}: no weights ({info.note})")
     model = _load_network(network, str(info.path), info.path.stat().st_mtime)
@@ -160,9 +177,10 @@ def standard_metrics(
             return figures.frechet_distance(figures.stack_frames(a, idx), figures.stack_frames(b, idx))
 
         out[f"fd_{network}"] = bootstrap_statistic(fd, n, strata=strata, n_boot=n_boot, seed=seed)
-        if network == "panns":
+        if logits_r is not None:
             kl = figures.kl_per_clip(logits_r, logits_g)
-            out["kl_panns"] = bootstrap_mean(kl, strata=strata, n_boot=n_boot, seed=seed)
+            out[f"kl_{network}"] = bootstrap_mean(kl, strata=strata, n_boot=n_boot, seed=seed)
+        if network == "panns":
             out["is_panns"] = bootstrap_statistic(
                 lambda idx, lg=logits_g: figures.inception_score(lg[idx])[0],
                 n,

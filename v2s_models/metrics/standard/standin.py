@@ -1,6 +1,6 @@
 """Test-sized stand-in weights for the standard networks, so CI and `dvc repro` run every code path without
 the official checkpoints: a narrow model of each architecture (`panns.cnn14_16k_standin`,
-`vggish.vggish_standin`) with seeded random weights (PyTorch's default initialisation), saved in the official
+`vggish.vggish_standin`, `passt.passt_standin`) with seeded random weights (PyTorch's default initialisation), saved in the official
 key names, each with a `<file>.standin.json` sidecar that labels it. Their figures are never comparable to
 published ones; tables mark them "stand-in, not comparable".
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 import torch
 
-from v2s_models.metrics.standard import panns, vggish
+from v2s_models.metrics.standard import panns, passt, vggish
 from v2s_models.metrics.standard.weights import STANDIN_FILES, STANDIN_SUFFIX
 
-BUILDERS = {"panns": panns.cnn14_16k_standin, "vggish": vggish.vggish_standin}
+BUILDERS = {"panns": panns.cnn14_16k_standin, "passt": passt.passt_standin, "vggish": vggish.vggish_standin}
 
 
 def write_standins(out_dir: Path, *, seed: int = 0) -> dict[str, Path]:
