@@ -35,6 +35,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from v2s_models import builders
@@ -87,13 +88,18 @@ class Component:
         return frozenset(keys)
 
 
+# Arguments the code supplies, never a config: the parameters of an optimiser, the optimiser of a schedule, the
+# run's epochs; `last_epoch` / `verbose` of torch's schedulers are left at their defaults (resuming restores state).
+SUPPLIED = frozenset({"self", "params", "optimizer", "epochs", "last_epoch", "verbose"})
+
+
 def _parameters(fn: Callable[..., Any]) -> tuple[set[str], bool]:
-    """(named keyword parameters, takes **kwargs) of a function or a class's constructor."""
+    """(named keyword parameters a config may set, takes **kwargs) of a function or a class's constructor."""
     sig = inspect.signature(fn)
     named = {
         p.name
         for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in SUPPLIED
     }
     return named, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
@@ -129,6 +135,72 @@ def _builtin() -> dict[str, Component]:
 
 BUILTIN: dict[str, Component] = _builtin()
 _REGISTERED: dict[str, Component] = {}
+
+
+# --------------------------------------------------------------------- optimisers and learning-rate schedules
+# `optim.<module>: {_component_: torch.optim.AdamW, lr: ..., ...}` and `schedule: {_component_: ..., ...}` name
+# these (torchtune's recipes); the older `{name: adam, ...}` / `{name: linear_decay, ...}` forms map onto them.
+# Only these tables resolve: a config cannot reach any other callable through an optimiser or a schedule.
+LRScheduler = torch.optim.lr_scheduler.LRScheduler
+
+
+def constant(optimizer: torch.optim.Optimizer, *, epochs: int) -> LRScheduler:
+    """The learning rate as given, every epoch."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
+
+
+def linear_decay(optimizer: torch.optim.Optimizer, *, epochs: int, constant_epochs: int = 0) -> LRScheduler:
+    """REGNET: constant for `constant_epochs`, then linear to 0 at `epochs` (per epoch)."""
+    hold = int(constant_epochs)
+    span = max(1, int(epochs) - hold)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: 1.0 if e < hold else max(0.0, 1 - (e - hold) / span)
+    )
+
+
+def exponential(optimizer: torch.optim.Optimizer, *, epochs: int, gamma: float = 0.999) -> LRScheduler:
+    """HiFi-GAN: times `gamma` per epoch."""
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(gamma))
+
+
+OPTIMIZERS: dict[str, Component] = {
+    f"torch.optim.{cls.__name__}": Component(f"torch.optim.{cls.__name__}", cls)
+    for cls in (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop)
+}
+SCHEDULES: dict[str, Component] = {
+    **{
+        f"v2s_models.components.{fn.__name__}": Component(f"v2s_models.components.{fn.__name__}", fn)
+        for fn in (constant, linear_decay, exponential)
+    },  # fmt: skip
+    **{
+        f"torch.optim.lr_scheduler.{cls.__name__}": Component(f"torch.optim.lr_scheduler.{cls.__name__}", cls)
+        for cls in (
+            torch.optim.lr_scheduler.StepLR,
+            torch.optim.lr_scheduler.MultiStepLR,
+            torch.optim.lr_scheduler.CosineAnnealingLR,
+        )
+    },  # fmt: skip
+}
+
+
+def closest(word: str, candidates: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The candidate nearest `word` (difflib, ignoring case; an exact case-insensitive match first), or None."""
+    by_lower = {c.lower(): c for c in candidates}
+    if word.lower() in by_lower:
+        return by_lower[word.lower()]
+    found = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[found[0]] if found else None
+
+
+def resolve_in(table: dict[str, Component], what: str, name: Any, *, source: str, key: str) -> Component:
+    """`table[name]` (OPTIMIZERS or SCHEDULES); ComponentError naming the file, the key and the closest name."""
+    if isinstance(name, str) and name in table:
+        return table[name]
+    close = closest(str(name), list(table), cutoff=0.8)
+    hint = f"did you mean {close!r}? " if close else ""
+    raise ComponentError(
+        f"{source}: {key}: {name!r} is not a registered {what} ({hint}known: {', '.join(table)})"
+    )
 
 
 def register(
@@ -234,8 +306,8 @@ def _plan(name: Any, source: str, key: str) -> tuple[str, Any]:
     for prefix in trusted_prefixes():
         if _under(name.rpartition(".")[0], prefix):
             return "prefix", prefix
-    close = difflib.get_close_matches(name, [*BUILTIN, *_REGISTERED], n=1, cutoff=0.85)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = closest(name, [*BUILTIN, *_REGISTERED], cutoff=0.85)
+    hint = f" (did you mean {close!r}?)" if close else ""
     raise _refuse(source, key, name, f"is not a registered component{hint}")
 
 

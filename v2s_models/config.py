@@ -28,13 +28,14 @@ key. `_component_` names resolve only through `v2s_models.components` (a registr
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from v2s_models import components
@@ -151,8 +152,8 @@ def _check_keys(source: str, where: str, given: Mapping[str, Any], known: Sequen
     for key in given:
         if key in known:
             continue
-        close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        close = components.closest(str(key), known)
+        hint = f"did you mean {close!r}? " if close else ""
         raise _err(source, f"{where}{key}", f"unknown key ({hint}known: {', '.join(sorted(known))})")
 
 
@@ -217,8 +218,8 @@ def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
     for name, opt in cfg["optim"].items():
         where = f"optim.{name}"
         if name not in cfg["model"]:
-            close = difflib.get_close_matches(str(name), list(cfg["model"]), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = components.closest(str(name), cfg["model"])
+            hint = f"did you mean {close!r}? " if close else ""
             raise _err(
                 source,
                 where,
@@ -226,9 +227,15 @@ def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
             )
         if not isinstance(opt, Mapping):
             raise _err(source, where, "expected a mapping")
-        _check_keys(source, f"{where}.", opt, OPTIM_KEYS)
-        if opt.get("name") not in OPTIMIZERS:
-            raise _err(source, f"{where}.name", f"{opt.get('name')!r} is not one of {', '.join(OPTIMIZERS)}")
+        if "_component_" in opt:
+            component = _component_of(components.OPTIMIZERS, "optimiser", opt["_component_"], source, where)
+            _check_component_keys(source, where, opt, component)
+        else:
+            _check_keys(source, f"{where}.", opt, OPTIM_KEYS)
+            if opt.get("name") not in OPTIMIZERS:
+                raise _err(
+                    source, f"{where}.name", f"{opt.get('name')!r} is not one of {', '.join(OPTIMIZERS)}"
+                )
         lr = opt.get("lr")
         if not _number(lr) or not lr > 0:
             raise _err(source, f"{where}.lr", f"must be a positive number, got {lr!r}")
@@ -256,15 +263,41 @@ def _validate_losses(cfg: Mapping[str, Any], source: str) -> None:
 
 
 def _validate_schedule(sched: Mapping[str, Any], source: str) -> None:
+    if "_component_" in sched:
+        component = _component_of(components.SCHEDULES, "schedule", sched["_component_"], source, "schedule")
+        _check_component_keys(source, "schedule", sched, component)
+        return
     name = sched.get("name", "constant")
     if name not in SCHEDULES:
-        close = difflib.get_close_matches(str(name), SCHEDULES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = components.closest(str(name), SCHEDULES)
+        hint = f" (did you mean {close!r}?)" if close else ""
         raise _err(source, "schedule.name", f"{name!r} is not one of {', '.join(SCHEDULES)}{hint}")
     _check_keys(source, "schedule.", sched, SCHEDULE_KEYS[name])
     for key in ("constant_epochs", "gamma"):
         if key in sched and (not _number(sched[key]) or sched[key] < 0):
             raise _err(source, f"schedule.{key}", f"must be a number >= 0, got {sched[key]!r}")
+
+
+def _component_of(
+    table: dict[str, components.Component], what: str, name: Any, source: str, where: str
+) -> components.Component:
+    try:
+        return components.resolve_in(table, what, name, source=source, key=f"{where}._component_")
+    except components.ComponentError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _check_component_keys(
+    source: str, where: str, spec: Mapping[str, Any], component: components.Component
+) -> None:
+    """The keys of an optimiser / schedule entry against its signature; required arguments must be there."""
+    given = {k: v for k, v in spec.items() if k != "_component_"}
+    _check_keys(source, f"{where}.", given, sorted(component.accepted_keys() or ()))
+    for param in inspect.signature(component.builder).parameters.values():
+        required = param.default is inspect.Parameter.empty and param.kind is not param.VAR_KEYWORD
+        if required and param.kind is not param.VAR_POSITIONAL and param.name not in components.SUPPLIED:
+            if param.name not in given:
+                raise _err(source, f"{where}.{param.name}", f"missing (required by {component.name})")
 
 
 def _validate_scaling(scaling: Mapping[str, Any], source: str) -> None:
@@ -317,6 +350,59 @@ def build_component(
     return component.builder(**kwargs)
 
 
+OLD_OPTIMIZERS = {"adam": "torch.optim.Adam", "adamw": "torch.optim.AdamW"}  # `optim.<m>.name` -> component
+OLD_SCHEDULES = {name: f"v2s_models.components.{name}" for name in SCHEDULES}  # `schedule.name` -> component
+
+
+def build_optimizer(
+    spec: Mapping[str, Any], params: Any, *, source: str = "config", key: str = "optim"
+) -> torch.optim.Optimizer:
+    """The optimiser of one `optim.<module>` entry over `params`: `{_component_: torch.optim.AdamW, lr: ...}` or
+    the older `{name: adam | adamw, lr, betas, weight_decay, eps}`; numbers are read as floats, betas as a tuple."""
+    if "_component_" in spec:
+        component = components.resolve_in(
+            components.OPTIMIZERS, "optimiser", spec["_component_"], source=source, key=f"{key}._component_"
+        )
+        kwargs = {k: v for k, v in spec.items() if k != "_component_"}
+    else:
+        if spec.get("name") not in OLD_OPTIMIZERS:
+            raise _err(
+                source, f"{key}.name", f"{spec.get('name')!r} is not one of {', '.join(OLD_OPTIMIZERS)}"
+            )
+        component = components.OPTIMIZERS[OLD_OPTIMIZERS[spec["name"]]]
+        kwargs = {k: spec[k] for k in ("lr", "betas", "weight_decay", "eps") if k in spec}
+    for name in ("lr", "weight_decay", "eps"):
+        if name in kwargs:
+            kwargs[name] = float(kwargs[name])
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(float(b) for b in kwargs["betas"])
+    return component.builder(params, **kwargs)
+
+
+def build_lr_schedule(
+    spec: Mapping[str, Any] | None, optimizer: torch.optim.Optimizer, *, epochs: int, source: str = "config"
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-epoch schedule of `schedule`: `{_component_: ..., <arguments>}` or the older
+    `{name: constant | linear_decay | exponential, constant_epochs, gamma}`; absent: constant."""
+    spec = dict(spec or {})
+    if "_component_" in spec:
+        component = components.resolve_in(
+            components.SCHEDULES,
+            "schedule",
+            spec.pop("_component_"),
+            source=source,
+            key="schedule._component_",
+        )
+    else:
+        name = spec.pop("name", "constant")
+        if name not in OLD_SCHEDULES:
+            raise _err(source, "schedule.name", f"unknown schedule {name!r}")
+        component = components.SCHEDULES[OLD_SCHEDULES[name]]
+    if "epochs" in inspect.signature(component.builder).parameters:
+        spec["epochs"] = int(epochs)
+    return component.builder(optimizer, **spec)
+
+
 def instantiate(spec: Mapping[str, Any], **extra: Any) -> Any:
     """Calls the registered component `spec['_component_']` with the other keys (and `extra`) as keyword
     arguments (see `build_component`)."""
@@ -354,8 +440,8 @@ def apply_overrides(
             ):
                 node[k] = {}
             if not isinstance(node, dict) or k not in node:
-                close = difflib.get_close_matches(k, list(node) if isinstance(node, dict) else [], n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                close = components.closest(k, node if isinstance(node, dict) else [])
+                hint = f" (did you mean {close!r}?)" if close else ""
                 raise _err(
                     source,
                     ".".join(parents[: i + 1]),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 
 from experiments import stages
@@ -19,6 +20,7 @@ from ray_jobs import train as train_cli
 from v2s_models import config, regnet
 from v2s_models.config import ConfigError, load_config, validate
 from v2s_models.training import autoregressive, contrastive, gan_mel, vocoder
+from v2s_models.training.loop import build_solver
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs"
@@ -166,3 +168,98 @@ def test_dvc_train_stage_refuses_misspelt_keys(tmp_path: Path, capsys: pytest.Ca
         err = capsys.readouterr().err
         assert bad in err and f"did you mean {closest!r}" in err and str(REGNET_DEBUG) in err, err
     assert not (tmp_path / "ray_results").exists() and not (tmp_path / "models").exists()
+
+
+# ------------------------------------------------------------------- optimisers and schedules as components
+def _lrs(
+    optim_spec: dict[str, Any], schedule: dict[str, Any] | None, epochs: int = 6
+) -> tuple[type, list[float]]:
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    opt = config.build_optimizer(optim_spec, params)
+    sched = config.build_lr_schedule(schedule, opt, epochs=epochs)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return type(opt), lrs
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            (
+                {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+                {"name": "linear_decay", "constant_epochs": 2},
+            ),
+            (
+                {"_component_": "torch.optim.Adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+                {"_component_": "v2s_models.components.linear_decay", "constant_epochs": 2},
+            ),
+        ),
+        (
+            ({"name": "adamw", "lr": 1e-3, "weight_decay": 0.01}, {"name": "exponential", "gamma": 0.9}),
+            (
+                {"_component_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.01},
+                {"_component_": "v2s_models.components.exponential", "gamma": 0.9},
+            ),
+        ),
+        (({"name": "adam", "lr": 1e-3}, None), ({"_component_": "torch.optim.Adam", "lr": 1e-3}, None)),
+    ],
+)
+def test_component_form_equals_the_named_form(old: tuple[Any, Any], new: tuple[Any, Any]) -> None:
+    (cls_old, lrs_old), (cls_new, lrs_new) = _lrs(*old), _lrs(*new)
+    assert cls_old is cls_new and lrs_old == lrs_new
+    assert len(set(lrs_old)) > 1 or old[1] is None  # the schedule did something
+
+
+def test_solver_builds_optimiser_and_schedule_components() -> None:
+    cfg = load_config(
+        REGNET_DEBUG,
+        {
+            "optim.generator": {"_component_": "torch.optim.AdamW", "lr": 1e-3, "weight_decay": 0.01},
+            "schedule": {"_component_": "torch.optim.lr_scheduler.StepLR", "step_size": 2, "gamma": 0.5},
+        },
+    )
+    solver = build_solver(cfg)
+    opt = solver.optimizers["generator"]
+    assert type(opt) is torch.optim.AdamW and opt.defaults["weight_decay"] == 0.01
+    assert type(solver.optimizers["discriminator"]) is torch.optim.Adam  # the named form beside it
+    for _ in range(2):
+        solver.schedulers["generator"].step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize(
+    ("override", "match"),
+    [
+        (
+            {"optim.generator": {"_component_": "os.system", "lr": 1.0}},
+            r"optim\.generator\._component_: 'os\.system' is not a registered optimiser",
+        ),
+        (
+            {"optim.generator": {"_component_": "torch.optim.AdamW", "lr": 1e-3, "weight_decy": 0.1}},
+            r"optim\.generator\.weight_decy: unknown key \(did you mean 'weight_decay'\?",
+        ),
+        (
+            {"optim.generator": {"_component_": "torch.optim.Adamw", "lr": 1e-3}},
+            r"did you mean 'torch\.optim\.AdamW'",
+        ),
+        (
+            {"schedule": {"_component_": "torch.optim.lr_scheduler.CosineAnnealingLR"}},
+            r"schedule\.T_max: missing",
+        ),
+        (
+            {"schedule": {"_component_": "torch.optim.lr_scheduler.LambdaLR", "lr_lambda": "x"}},
+            r"not a registered schedule",
+        ),
+        (
+            {"schedule": {"_component_": "torch.optim.lr_scheduler.StepLR", "step_sise": 2}},
+            r"schedule\.step_sise: unknown key \(did you mean 'step_size'",
+        ),
+    ],
+)
+def test_optimiser_and_schedule_components_are_checked(override: dict[str, Any], match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(REGNET_DEBUG, override)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from v2s_models.config import instantiate
+from v2s_models.config import build_lr_schedule, build_optimizer, instantiate
 
 
 class Solver(ABC):
@@ -58,15 +58,7 @@ class Solver(ABC):
         """One optimiser per `optim.<name>` entry, over `self.modules[name]`, and its schedule."""
         for name, spec in self.cfg["optim"].items():
             params = [p for p in self.modules[name].parameters() if p.requires_grad]
-            kwargs: dict[str, Any] = {"lr": float(spec["lr"])}
-            if "betas" in spec:
-                kwargs["betas"] = tuple(float(b) for b in spec["betas"])
-            if "weight_decay" in spec:
-                kwargs["weight_decay"] = float(spec["weight_decay"])
-            if "eps" in spec:
-                kwargs["eps"] = float(spec["eps"])
-            cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[spec["name"]]
-            self.optimizers[name] = cls(params, **kwargs)
+            self.optimizers[name] = build_optimizer(spec, params, key=f"optim.{name}")
             self.schedulers[name] = build_schedule(
                 self.optimizers[name], self.cfg.get("schedule", {}), epochs=int(self.cfg["epochs"])
             )
@@ -132,20 +124,9 @@ class Solver(ABC):
 def build_schedule(
     optimizer: torch.optim.Optimizer, spec: Mapping[str, Any], *, epochs: int
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch learning-rate schedules of the papers.
+    """Per-epoch learning-rate schedules of the papers (`v2s_models.config.build_lr_schedule`).
 
     constant; linear_decay (REGNET: constant for `constant_epochs`, then linear to 0 at `epochs`);
-    exponential (HiFi-GAN: gamma per epoch, 0.999).
+    exponential (HiFi-GAN: gamma per epoch, 0.999); or a registered schedule `{_component_: ...}`.
     """
-    name = spec.get("name", "constant") if spec else "constant"
-    if name == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0)
-    if name == "linear_decay":
-        hold = int(spec.get("constant_epochs", 0))
-        span = max(1, epochs - hold)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda e: 1.0 if e < hold else max(0.0, 1 - (e - hold) / span)
-        )
-    if name == "exponential":
-        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(spec.get("gamma", 0.999)))
-    raise ValueError(f"schedule.name: unknown schedule {name!r}")
+    return build_lr_schedule(spec, optimizer, epochs=epochs)
