@@ -256,8 +256,9 @@ def run_training(
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from ray_jobs.cluster import connect, is_uri, latest_remote_epoch, ray_storage
-    from v2s_models import registry
+    from v2s_models import finetune, registry
     from v2s_models.config import config_hash, validate
+    from v2s_models.finetune import InitFrom
     from v2s_models.tracking import NullTracker, default_tracking_uri, git_commit
     from v2s_models.training import loop
 
@@ -295,6 +296,13 @@ def run_training(
         )
 
     settings, features, fingerprint = data_metadata(cfg, root)
+    init_spec = InitFrom.parse(cfg.get("init_from"))
+    source = None
+    if init_spec is not None:  # resolved once here; the workers receive the weights with their config
+        source = finetune.source_weights(
+            init_spec.model, tracking_uri=tracking_uri or default_tracking_uri(root)
+        )
+        print(f"[train] starting from {init_spec.model} (frozen: {', '.join(init_spec.freeze) or 'nothing'})")
     card = model_card.make_card(
         model=run_name,
         paradigm=str(cfg["paradigm"]),
@@ -330,6 +338,12 @@ def run_training(
             **({"mlflow.source.git.commit": commit.removesuffix("-dirty")} if commit != "unknown" else {}),
             **dict(extra_tags or {}),
         }
+        if source is not None and init_spec is not None:  # lineage: the run names the model it started from
+            tags.update(source.tags)
+            tags[f"{finetune.TAG_PREFIX}.freeze"] = ", ".join(init_spec.freeze)
+            tags.update(dict(extra_tags or {}))
+            lineage = finetune.describe_lineage(tags) or ""
+            tags["mlflow.note.content"] = f"{lineage}\n\n{model_card.to_markdown(card)}"  # then the card
         tracker = _open_tracker(
             cfg,
             root=root,
@@ -371,6 +385,7 @@ def run_training(
         ),
         "cpus_per_worker": cpus,
         "fault": None if fault is None else fault.__dict__,
+        "init_weights": None if source is None else source.state,
     }
     trainer = TorchTrainer(
         train_fn_per_worker,
@@ -508,7 +523,14 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
 
     # The same order as loop.fit: seed, build, data sets, then seed again (or restore) before training.
     loop.seed_everything(seed)
-    solver = loop.build_solver(cfg, device=device, rank=rank, world_size=world, root=config["root"])
+    solver = loop.build_solver(
+        cfg,
+        device=device,
+        rank=rank,
+        world_size=world,
+        root=config["root"],
+        init_weights=config.get("init_weights"),
+    )
     if device.type == "cuda":
         solver.amp_dtype = torch.bfloat16
     train_set, val_set = solver.datasets()

@@ -40,6 +40,8 @@ import yaml
 
 from v2s_models import model_card
 from v2s_models.config import build_component
+from v2s_models.finetune import TAG_PREFIX as LINEAGE_TAG_PREFIX
+from v2s_models.finetune import describe_lineage
 from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
 from v2s_models.settings import DataSettings, get_preset
 
@@ -445,6 +447,7 @@ def promote(
     with _mlflow_uri(tracking_uri) as mlflow:
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         version = _existing_version(client, ref, name)
+        registered = None
         if version is None:
             uri = model_uri(ref, tracking_uri=tracking_uri)
             model_id = uri.removeprefix("models:/")
@@ -456,9 +459,12 @@ def promote(
             if version is None:
                 mv = mlflow.register_model(uri, name, tags={"v2s.promoted_from": ref})
                 version = str(mv.version)
+                registered = model_id
         if alias is not None:
             client.set_registered_model_alias(name, alias, version)
         model_card.annotate_version(client, name, version)  # what it was trained on, as its description
+        if registered is not None:  # a fine-tuned model's new version names its source
+            _record_lineage(client, name, version, registered)
         mv = client.get_model_version(name, version)
     return {
         "name": name,
@@ -467,6 +473,22 @@ def promote(
         "model_uri": f"models:/{name}@{alias}" if alias else f"models:/{name}/{version}",
         "source": mv.source,
     }
+
+
+def _record_lineage(client: Any, name: str, version: str, model_id: str) -> None:
+    """A fine-tuned model's new version says where it came from: the training run's `v2s.init_from*` tags become
+    the version's tags, and `finetune.describe_lineage`'s sentence opens its description (before the card)."""
+    run_id = client.get_logged_model(model_id).source_run_id
+    tags = client.get_run(run_id).data.tags if run_id else {}
+    lineage = describe_lineage(tags)
+    if lineage is None:
+        return
+    for key, value in tags.items():
+        if key.startswith(LINEAGE_TAG_PREFIX):
+            client.set_model_version_tag(name, version, key, value)
+    card = client.get_model_version(name, version).description or ""
+    text = f"{lineage} Training run: {run_id}."
+    client.update_model_version(name, version, description=f"{text}\n\n{card}" if card else text)
 
 
 def _existing_version(client: Any, ref: str, name: str) -> str | None:

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
 from v2s_models.config import config_hash
+from v2s_models.finetune import InitFrom, initialise
 from v2s_models.training.base import Solver
 
 SOLVERS: dict[str, str] = {
@@ -40,8 +41,21 @@ def solver_class(paradigm: str) -> type[Solver]:
     return getattr(importlib.import_module(module), name)
 
 
-def build_solver(cfg: Mapping[str, Any], **kwargs: Any) -> Solver:
-    return solver_class(cfg["paradigm"])(cfg, **kwargs)
+def build_solver(
+    cfg: Mapping[str, Any],
+    *,
+    init_weights: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
+    **kwargs: Any,
+) -> Solver:
+    """The config's solver. `init_weights` ({module: state_dict}, `finetune.source_weights(...).state`) starts
+    it from another model's weights and freezes the prefixes of `cfg["init_from"]["freeze"]`
+    (`v2s_models.finetune`). Without them `init_from` is not applied: the Ray driver resolves the reference once
+    and passes the weights on, and code that rebuilds a package's solver loads the package's own weights."""
+    solver = solver_class(cfg["paradigm"])(cfg, **kwargs)
+    if init_weights is not None:
+        spec = InitFrom.parse(cfg.get("init_from"))
+        initialise(solver, init_weights, spec.freeze if spec is not None else ())
+    return solver
 
 
 def seed_everything(seed: int) -> None:
