@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 
 from dataprep import io
+from dataprep import progress as progress_args
 from dataprep.params import data_settings, load_params, section
+from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from dataprep.sources import ClipSource, scan, scan_source
 from v2s_models.settings import DataSettings
@@ -146,9 +148,17 @@ def prune(out_root: Path, presets: list[DataSettings], keep: set[str]) -> int:
 
 
 def run(
-    source: Path, out: Path, params: dict[str, Any], *, progress: bool = True, metrics: Path | None = None
+    source: Path,
+    out: Path,
+    params: dict[str, Any],
+    *,
+    progress: bool | str = True,
+    metrics: Path | None = None,
 ) -> dict[str, Any]:
-    """Decodes every clip of `source` into `out`; the run's counters go to the metrics file `metrics`."""
+    """Decodes every clip of `source` into `out`; the run's counters go to the metrics file `metrics`.
+
+    progress: "bar", "lines" or "none" (dataprep.progress); True is "bar", False "none".
+    """
     cfg = section(params, "decode")
     presets = [data_settings(params, name) for name in cfg.get("presets", ["regnet"])]
     workers = int(cfg.get("workers", 2))
@@ -156,13 +166,15 @@ def run(
     if not found.clips:
         scan_source(source)  # raises the error that names the folder and what it expected
     clips = found.clips
-    results = run_clips(
-        _decode_one,
-        [(c, str(out), presets) for c in clips],
-        workers=workers,
-        desc="decode",
-        progress=progress,
-    )
+    mode = ("bar" if progress else "none") if isinstance(progress, bool) else progress
+    with clip_stage("decode", len(clips), mode) as bar:
+        results = run_clips(
+            _decode_one,
+            [(c, str(out), presets) for c in clips],
+            workers=workers,
+            desc="decode",
+            progress=bar,
+        )
     counts = summarize(results, "decode")
     rows = [r.row for r in results if r.row is not None]
     prune(out, presets, {r.clip_id for r in results if r.status != "quarantined"})
@@ -215,14 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics", type=Path, help="run counters (JSON), outside OUT (dvc.yaml: a metrics file)"
     )
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--no-progress", action="store_true")
+    progress_args.add_arguments(ap)
     args = ap.parse_args(argv)
     try:
         run(
             args.source,
             args.out,
             load_params(args.params),
-            progress=not args.no_progress,
+            progress=progress_args.resolve(args),
             metrics=args.metrics,
         )
     except ValueError as e:

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from dataprep import io
+from dataprep import progress as progress_args
 from dataprep.params import data_settings, load_params, section
+from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
 from v2s_models.settings import HIFIGAN_MEL, DataSettings
@@ -230,9 +232,17 @@ def _features_one(
 
 
 def run(
-    decoded: Path, out: Path, params: dict[str, Any], *, progress: bool = True, metrics: Path | None = None
+    decoded: Path,
+    out: Path,
+    params: dict[str, Any],
+    *,
+    progress: bool | str = True,
+    metrics: Path | None = None,
 ) -> dict[str, Any]:
-    """Features of every decoded clip into `out`; the run's counters go to the metrics file `metrics`."""
+    """Features of every decoded clip into `out`; the run's counters go to the metrics file `metrics`.
+
+    progress: "bar", "lines" or "none" (dataprep.progress); True is "bar", False "none".
+    """
     cfg = section(params, "features")
     validate_config(cfg)
     preset_dicts = {name: data_settings(params, name).to_dict() for name in cfg["presets"]}
@@ -241,9 +251,15 @@ def run(
         preset_dicts[ps] = data_settings(params, ps).to_dict()
     rows = [r for r in io.read_jsonl(decoded / "manifest.jsonl") if r["status"] == "ok"]
     items = [(r, str(decoded), str(out), cfg, preset_dicts) for r in rows]
-    results = run_clips(
-        _features_one, items, workers=int(cfg.get("workers", 2)), desc="features", progress=progress
-    )
+    mode = ("bar" if progress else "none") if isinstance(progress, bool) else progress
+    with clip_stage("features", len(items), mode) as bar:
+        results = run_clips(
+            _features_one,
+            items,
+            workers=int(cfg.get("workers", 2)),
+            desc="features",
+            progress=bar,
+        )
     counts = summarize(results, "features")
     keep = {r.clip_id for r in results if r.status != "quarantined"}
     for name in [*cfg["presets"], "persecond"]:
@@ -269,14 +285,14 @@ def main(argv: list[str] | None = None) -> int:
         "--metrics", type=Path, help="run counters (JSON), outside OUT (dvc.yaml: a metrics file)"
     )
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
-    ap.add_argument("--no-progress", action="store_true")
+    progress_args.add_arguments(ap)
     args = ap.parse_args(argv)
     try:
         run(
             args.decoded,
             args.out,
             load_params(args.params),
-            progress=not args.no_progress,
+            progress=progress_args.resolve(args),
             metrics=args.metrics,
         )
     except ValueError as e:

@@ -206,7 +206,7 @@ def build_corpus(root: Path, seed: int = 0) -> list[CorpusEntry]:
         video_codec="mpeg4",
         spec=_spec(rng, size=(63, 47)),
     )
-    media("sizes", "rot90.mp4", "rotation_flag", OK, gen=True, rotate=90)
+    media("sizes", "rot90.mp4", "rotate_tag_dropped_by_muxer", OK, gen=True, rotate=90)
     media("sizes", "surround.mp4", "six_channels", OK, audio_codecs=("aac",), spec=_spec(rng, channels=6))
     media("sizes", "low_rate.mp4", "8k_audio", OK, spec=_spec(rng, sample_rate=8000))
     media(
