@@ -171,11 +171,15 @@ class RayNodes:
                 "dashboard_host": "127.0.0.1",
                 "dashboard_port": dash,
                 "temp_dir": str(self.tmp / "ray"),
+                # each node's dashboard agent on its own port: the default (52365) may be another cluster's
+                "dashboard_agent_listen_port": free_port(),
             },
         )
         self.nodes["node0"] = self.cluster.head_node
         for i in range(1, self.workers + 1):
-            self.nodes[f"node{i}"] = self.cluster.add_node(num_cpus=1, resources={f"node{i}": 1})
+            self.nodes[f"node{i}"] = self.cluster.add_node(
+                num_cpus=1, resources={f"node{i}": 1}, dashboard_agent_listen_port=free_port()
+            )
         self.cluster.wait_for_nodes()
         ray.init(address=self.cluster.address)
         return self

@@ -6,6 +6,8 @@ loopback as the shared store (Ray Train's checkpoints and run state under `s3://
 - Two workers of one CPU each fill the two nodes: the test reads the train workers' node ids from Ray's state API
   and checks they differ; checkpoints are in the bucket, the MLflow run is FINISHED and its model's files are in
   the artifact bucket.
+- A job submitted to the head (JobSubmissionClient, what `ray job submit` uses) trains with its tracking server
+  and `V2S_RAY_STORAGE` given only in its runtime environment.
 - A node dies mid-training (`cluster.remove_node`: its raylet and the worker on it are killed): the run restarts
   from the last checkpoint on the head (the remaining resources) and ends with exactly the metrics of an
   uninterrupted run of the same config (REGNET debug, 1 worker, 1 thread: deterministic on CPU, checked to 1e-6
@@ -17,6 +19,7 @@ Endpoints and credentials reach every process only through the environment, as o
 from __future__ import annotations
 
 import math
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +33,8 @@ from tests.test_ray_train import write_fake_prepared_data
 
 RAY_BUCKET, MLFLOW_BUCKET = "v2s-ray", "v2s-mlflow"
 CONFIG = REPO / "experiments/configs/regnet/debug.yaml"
+# epochs of the node-loss runs: the node goes after epoch 1; the remaining ones leave time to see that happen
+EPOCHS = 6
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +84,7 @@ def test_training_spans_two_nodes_with_object_storage(stack: dict[str, Any]) -> 
     nodes, s3, uri = stack["nodes"], stack["s3"], stack["uri"]
     before = {a.actor_id for a in _train_workers()}
     out = run_training(
-        _cfg(**{"epochs": 2, "scaling.num_workers": 2}),
+        _cfg(**{"epochs": 2, "scaling.num_workers": 2, "data.max_clips": 8}),
         root=stack["root"],
         run_name="two_nodes",
         storage=f"s3://{RAY_BUCKET}/ray_results",
@@ -101,6 +106,54 @@ def test_training_spans_two_nodes_with_object_storage(stack: dict[str, Any]) -> 
 
 
 @pytest.mark.slow
+def test_a_job_submitted_to_the_head_trains_and_records_to_the_server(stack: dict[str, Any]) -> None:
+    """`ray job submit`'s API (JobSubmissionClient, through the head's dashboard on 127.0.0.1): the job's driver
+    gets the tracking server and Ray's storage only through its runtime environment, as `cluster.sh submit` does."""
+    from mlflow import MlflowClient
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    nodes, uri = stack["nodes"], stack["uri"]
+    client = JobSubmissionClient(nodes.dashboard_url)
+    deadline = time.monotonic() + 120
+    while (
+        True
+    ):  # the head's dashboard agent registers a few seconds after the node: "try again later" until then
+        try:
+            job = client.submit_job(
+                entrypoint=f"{sys.executable} -m ray_jobs.train {CONFIG} --root {stack['root']} --run-name job "
+                "--experiment multinode --set epochs=1 --set data.max_clips=4",
+                runtime_env={
+                    "env_vars": {
+                        "MLFLOW_TRACKING_URI": uri,
+                        "V2S_RAY_STORAGE": f"s3://{RAY_BUCKET}/ray_results",
+                    }
+                },
+            )
+            break
+        except RuntimeError as e:
+            if "No available agent" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    deadline = time.monotonic() + 600
+    while (status := client.get_job_status(job)) not in {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.STOPPED,
+    }:
+        assert time.monotonic() < deadline, f"job {job} still {status} after 600 s"
+        time.sleep(2)
+    logs = client.get_job_logs(job)
+    assert status == JobStatus.SUCCEEDED, logs[-5000:]
+    assert "attached to the Ray cluster" in logs, logs[-3000:]
+    assert stack["s3"].keys(RAY_BUCKET, "ray_results/job/checkpoint_epoch_00001/")
+    mlflow = MlflowClient(tracking_uri=uri)
+    runs = mlflow.search_runs(
+        [mlflow.get_experiment_by_name("multinode").experiment_id], "attributes.run_name = 'job'"
+    )
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED", runs
+
+
+@pytest.mark.slow
 def test_losing_a_node_mid_training_resumes_from_the_checkpoint(stack: dict[str, Any]) -> None:
     import ray
     from mlflow import MlflowClient
@@ -109,7 +162,7 @@ def test_losing_a_node_mid_training_resumes_from_the_checkpoint(stack: dict[str,
 
     nodes, uri = stack["nodes"], stack["uri"]
     common = {"root": stack["root"], "storage": f"s3://{RAY_BUCKET}/ray_results", "tracking_uri": uri}
-    cfg = _cfg(epochs=4)
+    cfg = _cfg(epochs=EPOCHS)
     reference = run_training(cfg, run_name="reference", experiment="multinode", **common)
 
     # The head's CPU is taken (as by other work), so the one train worker lands on node1, the node we remove.
@@ -124,26 +177,27 @@ def test_losing_a_node_mid_training_resumes_from_the_checkpoint(stack: dict[str,
 
     def lose_node1_after_epoch_1() -> None:
         client = MlflowClient(tracking_uri=uri)
-        deadline = time.monotonic() + 300
+        experiment = client.get_experiment_by_name("multinode").experiment_id
+        deadline, run_id = time.monotonic() + 900, None
         while time.monotonic() < deadline:
-            runs = client.search_runs(
-                [client.get_experiment_by_name("multinode").experiment_id],
-                "attributes.run_name = 'node_loss'",
-            )
-            if runs and client.get_metric_history(runs[0].info.run_id, "train/g_total"):
-                removed["at_epoch"] = len(client.get_metric_history(runs[0].info.run_id, "train/g_total"))
+            if run_id is None:
+                runs = client.search_runs([experiment], "attributes.run_name = 'node_loss'")
+                run_id = runs[0].info.run_id if runs else None
+            logged = client.get_metric_history(run_id, "train/g_total") if run_id else []
+            if logged:  # epoch 1 is committed (rank 0 logs an epoch only then)
+                removed["at_epoch"] = len(logged)
                 nodes.remove("node1")  # the worker on it dies with it
                 ray.kill(busy)  # the head's CPU is free for the restarted worker
                 return
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     before = {a.actor_id for a in _train_workers()}
     watcher = threading.Thread(target=lose_node1_after_epoch_1, daemon=True)
     watcher.start()
     out = run_training(cfg, run_name="node_loss", experiment="multinode", max_failures=2, **common)
-    watcher.join(timeout=5)
+    watcher.join(timeout=30)
     assert removed, "node1 was never removed: the run ended before its first epoch was logged"
-    assert removed["at_epoch"] < 4, f"node1 was removed after the last epoch ({removed})"
+    assert removed["at_epoch"] < EPOCHS, f"node1 was removed after the last epoch ({removed})"
 
     workers = [a for a in _train_workers() if a.actor_id not in before]
     by_node = {w.node_id: w.state for w in workers}
@@ -157,7 +211,7 @@ def test_losing_a_node_mid_training_resumes_from_the_checkpoint(stack: dict[str,
         if key not in run.data.metrics:
             continue
         # one value per epoch: the committed epochs were neither retrained nor logged twice
-        assert [s for s, _ in _history(uri, out.mlflow_run_id, key)] == [1, 2, 3, 4], key
+        assert [s for s, _ in _history(uri, out.mlflow_run_id, key)] == list(range(1, EPOCHS + 1)), key
     compared = sorted(k for k in reference.metrics if k.startswith(("train/", "val/")))
     assert compared, reference.metrics
     for key in compared:
