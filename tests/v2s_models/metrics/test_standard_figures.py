@@ -11,6 +11,8 @@ import scipy.linalg
 import torch
 
 from v2s_models.metrics.standard import (
+    WeightsInfo,
+    embed_clips,
     figures,
     metric_labels,
     standard_metrics,
@@ -107,3 +109,15 @@ def test_standard_metrics_empty_without_weights_and_labelled_with_standins(
     monkeypatch.setenv("V2S_WEIGHTS_DIR", str(tmp_path))
     (tmp_path / OFFICIAL_FILES["vggish"]).write_bytes((tmp_path / STANDIN_FILES["vggish"]).read_bytes())
     assert weights_status(settings)["vggish"].kind == "official"
+
+
+def test_standins_respond_to_the_spectrum(tmp_path: Path) -> None:
+    """Random stand-ins must still tell different sounds apart, or every figure would be trivially 0."""
+    written = write_standins(tmp_path, seed=0)
+    t = np.arange(16000 * 2) / 16000
+    tones = [0.2 * np.sin(2 * np.pi * f * t) for f in (200.0, 1500.0)]
+    for network in ("panns", "vggish"):
+        info = WeightsInfo(network, "stand-in", written[network])
+        emb, _ = embed_clips(network, tones, sample_rate=16000, info=info)
+        a, b = (np.atleast_2d(e).mean(axis=0) for e in emb)
+        assert np.linalg.norm(a - b) > 0.05 * max(np.linalg.norm(a), np.linalg.norm(b)), network
