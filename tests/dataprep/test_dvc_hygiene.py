@@ -89,3 +89,40 @@ def test_a_setting_that_changes_no_clip_keeps_training_cached(dvc_repo):
     assert json.loads((dvc_repo / "data/metrics/decode.json").read_text())["cached"] == 16
     status = _dvc(dvc_repo, "status", "probe").stdout
     assert "up to date" in status.lower(), status
+
+
+def test_odd_source_entries_survive_dvc_once_listed_in_dvcignore(dvc_repo):
+    """DVC blocks on a pipe or a link to /dev/zero in a dependency folder (it reads them to hash them) and fails
+    on a symlink loop, a dangling link and a name that is not UTF-8, before any stage runs; with the entries in
+    `.dvcignore` (`python -m dataprep.sources SOURCE --dvcignore`) the pipeline runs and names each one."""
+    cat = dvc_repo / "data/raw/synthfoley/drum"
+    (cat / "loop.mp4").symlink_to("loop.mp4")
+    (cat / "gone.mp4").symlink_to("/nonexistent/gone.mp4")
+    Path(os.fsdecode(bytes(cat) + b"/caf\xe9.mp4")).write_bytes(b"not even a video")
+    failed = _dvc(dvc_repo, "status", "decode", ok=False, timeout=120)
+    assert failed.returncode != 0, failed.stdout  # DVC stops on these (measured: DVC 3.67)
+    os.mkfifo(cat / "pipe.mp4")  # these two make DVC block: not run here without the ignore list
+    (cat / "zero.mp4").symlink_to("/dev/zero")
+    env = {**os.environ, "PYTHONPATH": str(dvc_repo)}
+    subprocess.run(
+        [sys.executable, "-m", "dataprep.sources", "data/raw/synthfoley", "--dvcignore"],
+        cwd=dvc_repo,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    # Ignored entries change no hash DVC sees, so they are named the next time decode runs: force it here.
+    _dvc(dvc_repo, "repro", "--force", "--single-item", "decode", timeout=600)
+    _dvc(dvc_repo, "repro", "splits", timeout=600)
+    q = json.loads((dvc_repo / "data/decoded/quarantine.json").read_text())
+    reasons = {Path(s["source_path"]).name: s["reason"] for s in q["skipped"]}
+    assert reasons == {
+        "pipe.mp4": "named_pipe",
+        "zero.mp4": "not_a_regular_file",
+        "loop.mp4": "symlink_loop",
+        "gone.mp4": "dangling_symlink",
+        "caf\\xe9.mp4": "non_utf8_name",
+    }
+    manifest = (dvc_repo / "data/prepared/manifest.jsonl").read_text().splitlines()
+    assert sum(json.loads(r)["status"] == "ok" for r in manifest) == 16  # every good clip still goes through
