@@ -507,7 +507,8 @@ def is_finite(x: Any) -> bool:
 
 def describe(sweep: Sweep) -> str:
     """One paragraph for logs and the parent run's description."""
-    lines = [sweep.question.splitlines()[0], ""]
+    # the question's first paragraph, unwrapped (its first line alone stopped mid-sentence)
+    lines = [" ".join(sweep.question.split("\n\n")[0].split()), ""]
     if sweep.kind == "study":
         lines.append(
             f"{sweep.num_samples} trials of {sweep.base}; objective {sweep.objective.metric} ({sweep.objective.mode})"

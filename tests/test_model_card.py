@@ -121,3 +121,14 @@ def test_experiment_kind_description_and_dataset_input(tmp_path: Path) -> None:
     version = client.get_model_version("regnet-test", mv.version)
     assert "synthetic video only" in version.description
     assert version.tags["v2s.card.train_clips"] == "4"
+
+
+def test_git_commit_outside_a_repository_reads_the_submitters_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from v2s_models.tracking import GIT_COMMIT_ENV, git_commit
+
+    monkeypatch.delenv(GIT_COMMIT_ENV, raising=False)
+    assert git_commit(tmp_path) == "unknown"  # a Ray job's uploaded working directory has no .git
+    monkeypatch.setenv(GIT_COMMIT_ENV, "0123abcd")
+    assert git_commit(tmp_path) == "0123abcd"

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 MAX_PARAM_CHARS = 6000  # MLflow's limit on one param value
 _BATCH = 100  # MLflow's limit on params (and, conservatively, metrics) per log_batch call
+GIT_COMMIT_ENV = "V2S_GIT_COMMIT"  # the commit a Ray job was submitted from (its upload has no .git)
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"  # MLflow 3.17's kind for classic model training
 DESCRIPTION_TAG = "mlflow.note.content"  # the description the UI shows (runs, experiments)
@@ -293,14 +294,16 @@ def _describe_experiment(client: Any, exp_id: str, tags: Mapping[str, str], desc
 
 
 def git_commit(root: str | Path) -> str:
-    """HEAD's commit of the repository at `root`, with `-dirty` when tracked files changed; 'unknown' outside
-    a repository (e.g. inside a Ray job's uploaded working directory)."""
+    """HEAD's commit of the repository at `root`, with `-dirty` when tracked files changed; outside a
+    repository (e.g. inside a Ray job's uploaded working directory, which has no .git) the `V2S_GIT_COMMIT`
+    environment variable (set it in the job's runtime environment, docs/tracking.md), else 'unknown'."""
+    fallback = os.environ.get(GIT_COMMIT_ENV) or "unknown"
     try:
         head = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
         )
         if head.returncode != 0:
-            return "unknown"
+            return fallback
         dirty = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
@@ -309,4 +312,4 @@ def git_commit(root: str | Path) -> str:
         )
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return fallback
