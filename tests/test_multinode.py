@@ -8,6 +8,7 @@ loopback as the shared store (Ray Train's checkpoints and run state under `s3://
   the artifact bucket.
 - A job submitted to the head (JobSubmissionClient, what `ray job submit` uses) trains with its tracking server
   and `V2S_RAY_STORAGE` given only in its runtime environment.
+- The REGNET bottleneck study's smoke sweep runs its trials on both nodes, every child run in the one server.
 - A node dies mid-training (`cluster.remove_node`: its raylet and the worker on it are killed): the run restarts
   from the last checkpoint on the head (the remaining resources) and ends with exactly the metrics of an
   uninterrupted run of the same config (REGNET debug, 1 worker, 1 thread: deterministic on CPU, checked to 1e-6
@@ -151,6 +152,33 @@ def test_a_job_submitted_to_the_head_trains_and_records_to_the_server(stack: dic
         [mlflow.get_experiment_by_name("multinode").experiment_id], "attributes.run_name = 'job'"
     )
     assert len(runs) == 1 and runs[0].info.status == "FINISHED", runs
+
+
+@pytest.mark.slow
+def test_a_sweep_spreads_its_trials_across_the_nodes(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The REGNET bottleneck study's smoke variant (4 trials, 0.1 CPU a trial's driver + 0.9 its worker: one
+    trial a node at a time) on the two nodes, every child run in the one MLflow server."""
+    from mlflow import MlflowClient
+
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import run_sweep
+
+    nodes, uri = stack["nodes"], stack["uri"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    before = {a.actor_id for a in _train_workers()}
+    out = run_sweep(load_sweep("experiments/sweeps/regnet_bottleneck.py", smoke=True), root=stack["root"])
+    workers = [a for a in _train_workers() if a.actor_id not in before]
+    assert {w.node_id for w in workers} == {nodes.node_id("node0"), nodes.node_id("node1")}, workers
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(out.parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{out.parent_run_id}'"
+    )
+    assert parent.info.status == "FINISHED" and len(children) == 4, [c.info.run_name for c in children]
+    assert {c.info.status for c in children} <= {"FINISHED", "KILLED"}, [c.info.status for c in children]
 
 
 @pytest.mark.slow
