@@ -556,10 +556,15 @@ class _PyAVVideo:
         self._num_threads = num_threads
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
+        """The frame as displayed: RGB, turned by the stream's display matrix as decord (FFmpeg's autorotate)
+        turns it, so both readers give the same picture."""
+        turns = int(round((getattr(frame, "rotation", 0) or 0) / 90.0)) % 4  # counter-clockwise quarter turns
         if self._decode_size is None:
-            return frame.to_ndarray(format="rgb24")
-        h, w = self._decode_size
-        return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BICUBIC")
+            rgb = frame.to_ndarray(format="rgb24")
+        else:
+            h, w = self._decode_size[::-1] if turns % 2 else self._decode_size  # decoded before turning
+            rgb = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BICUBIC")
+        return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
     def frames_at(self, out_times: np.ndarray, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
         import av

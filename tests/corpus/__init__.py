@@ -14,6 +14,7 @@ from __future__ import annotations
 import fractions
 import os
 import random
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,6 @@ def write_media(
     audio_codecs: tuple[str, ...] = ("aac",),
     silent: tuple[bool, ...] = (False,),
     vfr: bool = False,
-    rotate: int | None = None,
     audio_delay: float = 0.0,
     faststart: bool = True,
 ) -> None:
@@ -86,8 +86,6 @@ def write_media(
             vs.pix_fmt = "yuvj420p" if video_codec == "mjpeg" else "yuv420p"
             if vfr:
                 vs.time_base = fractions.Fraction(1, 1000)
-            if rotate is not None:
-                vs.metadata["rotate"] = str(rotate)
         streams = []
         for codec in audio_codecs:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[spec.channels]
@@ -135,6 +133,20 @@ def _spec(rng: random.Random, **over: object) -> _Spec:
     }
     base.update(over)
     return _Spec(**base)  # type: ignore[arg-type]
+
+
+def rotate_mp4(path: Path, degrees: int) -> None:
+    """Marks an mp4's first track as displayed turned by `degrees` clockwise (90 or 270), the way phones do: the
+    track header's matrix (FFmpeg's display matrix). PyAV's `rotate` tag does not survive FFmpeg 7's muxer."""
+    matrices = {
+        90: (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30),
+        270: (0, -65536, 0, 65536, 0, 0, 0, 0, 1 << 30),
+    }
+    data = bytearray(path.read_bytes())
+    t = data.find(b"tkhd")
+    assert t > 0 and data[t + 4] == 0, f"{path}: no version-0 track header"
+    data[t + 44 : t + 80] = struct.pack(">9i", *matrices[degrees])  # the matrix follows 40 bytes of fields
+    path.write_bytes(bytes(data))
 
 
 def _garble_moov(path: Path, rng: random.Random) -> None:
@@ -206,7 +218,9 @@ def build_corpus(root: Path, seed: int = 0) -> list[CorpusEntry]:
         video_codec="mpeg4",
         spec=_spec(rng, size=(63, 47)),
     )
-    media("sizes", "rot90.mp4", "rotate_tag_dropped_by_muxer", OK, gen=True, rotate=90)
+    for degrees in (90, 270):
+        p = media("sizes", f"rot{degrees}.mp4", "rotated_display_matrix", OK, gen=degrees == 90)
+        rotate_mp4(p, degrees)
     media("sizes", "surround.mp4", "six_channels", OK, audio_codecs=("aac",), spec=_spec(rng, channels=6))
     media("sizes", "low_rate.mp4", "8k_audio", OK, spec=_spec(rng, sample_rate=8000))
     media(

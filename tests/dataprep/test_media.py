@@ -26,6 +26,8 @@ from dataprep.media import (
     read_frames,
     rms_dbfs,
 )
+from tests.corpus import _Spec, rotate_mp4
+from tests.corpus import write_media as write_corpus_media
 from v2s_models.settings import REGNET, ZHOU, DataSettings
 
 REAL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "real"
@@ -561,3 +563,17 @@ def test_decode_real_clips(name: str, settings: DataSettings) -> None:
         )
         reps = min(period, expected[1] - period)
         np.testing.assert_array_equal(clip.audio[period : period + reps], clip.audio[:reps])
+
+
+@pytest.mark.parametrize("degrees", [90, 270])
+def test_rotation_is_applied_the_same_by_decord_and_pyav(tmp_path, degrees):
+    path = tmp_path / "phone.mp4"
+    spec = _Spec(fps=10.0, size=(64, 32), duration=1.0, sample_rate=16000, channels=1)
+    write_corpus_media(path, spec, np.random.default_rng(degrees), video_codec="libx264")
+    rotate_mp4(path, degrees)
+    by_decord = read_frames(path, fps=10.0, size=None, backend="decord")
+    by_pyav = read_frames(path, fps=10.0, size=None, backend="pyav")
+    assert by_decord.shape == by_pyav.shape == (10, 64, 32, 3)  # displayed upright: taller than wide
+    assert np.array_equal(by_decord, by_pyav)
+    small = [read_frames(path, fps=10.0, size=(16, 8), backend=b) for b in ("decord", "pyav")]
+    assert np.array_equal(*small)
