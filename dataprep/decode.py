@@ -174,6 +174,7 @@ def run(
             workers=workers,
             desc="decode",
             progress=bar,
+            cluster=cfg.get("cluster"),
         )
     counts = summarize(results, "decode")
     rows = [r.row for r in results if r.row is not None]

@@ -259,6 +259,7 @@ def run(
             workers=int(cfg.get("workers", 2)),
             desc="features",
             progress=bar,
+            cluster=cfg.get("cluster"),
         )
     counts = summarize(results, "features")
     keep = {r.clip_id for r in results if r.status != "quarantined"}
