@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/bench/bench_standard_metrics.py                    # 32 clips, stand-ins and full size
     .venv/bin/python tests/bench/bench_standard_metrics.py --sizes standin    # the stand-ins only (what CI runs)
+    .venv/bin/python tests/bench/bench_standard_metrics.py --sizes full --networks passt   # one network
 
 Clips: N "real" and N "generated" 10 s mono waveforms at 22050 Hz (the prepared data's rate and length), tones
 plus noise; content does not change the cost. Weights: `standin` = the stage's test-sized nets
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", default=["standin", "full"], choices=["standin", "full"])
     parser.add_argument("--n-boot", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--networks", nargs="+", default=["panns", "vggish", "passt"], choices=["panns", "vggish", "passt"]
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     real, gen = clips(args.clips, 0), clips(args.clips, 1)
@@ -80,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 root.mkdir(parents=True)
                 paths = {}
-                for network, build in FULL.items():
+                for network in args.networks:
+                    build = FULL[network]
                     torch.manual_seed(0)
                     paths[network] = root / OFFICIAL_FILES[network]
                     torch.save(build().state_dict(), paths[network])
-            for network in ("panns", "vggish", "passt"):
+            for network in args.networks:
                 row = {
                     "size": size,
                     "clips": args.clips,

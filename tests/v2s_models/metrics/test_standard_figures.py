@@ -10,6 +10,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from v2s_models.metrics.distribution import frechet_distance as frechet_distance_eig
 from v2s_models.metrics.standard import (
     WeightsInfo,
     embed_clips,
@@ -29,6 +30,14 @@ def test_fd_matches_av_benchmark_sqrtm_form_and_a_mean_shift() -> None:
     covmean = scipy.linalg.sqrtm(s_a @ s_b).real
     expected = np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean)
     assert figures.frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+    few_a, few_b = (
+        rng.standard_normal((12, 300)),
+        rng.standard_normal((9, 300)) + 0.1,
+    )  # fewer clips than dims
+    # the (D, D) eigen form adds sqrt(round-off) for each of its ~290 zero eigenvalues: agreement to 1e-7
+    assert figures.frechet_distance(few_a, few_b) == pytest.approx(
+        frechet_distance_eig(few_a, few_b), rel=1e-7
+    )
     shift = np.array([3.0, 0.0, 4.0, 0.0, 0.0])
     assert figures.frechet_distance(a, a + shift) == pytest.approx(25.0, rel=1e-9)
 

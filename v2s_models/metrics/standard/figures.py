@@ -3,8 +3,12 @@
 - **FD** (`fd_panns`, `fd_vggish`, `fd_passt`): the Frechet distance of Gaussians fitted to the real and the
   generated embeddings, |mu_r - mu_g|^2 + tr(S_r + S_g - 2 (S_r S_g)^(1/2)), `np.cov` (N - 1 normalisation).
   PANNs and PaSST give one embedding per clip; VGGish one per 0.96 s example, and av-benchmark pools all
-  examples of all clips (so a 8 s clip contributes 8 rows). Our trace of the matrix square root is the
-  eigenvalue form of `distribution.frechet_distance` (equal to scipy's `sqrtm` form, tested there and here).
+  examples of all clips (so a 8 s clip contributes 8 rows). The trace of the matrix square root is computed
+  exactly in the space of the clips rather than of the 2048 dimensions: with centred rows A (N_r, D) and
+  B (N_g, D), S_r S_g = A^T (A B^T B) A^T-similar, so its non-zero eigenvalues are the squared singular values
+  of the cross-Gram matrix M = A B^T, and tr (S_r S_g)^(1/2) = sum sigma_i(M) / sqrt((N_r - 1)(N_g - 1)).
+  One SVD of an (N_r, N_g) matrix instead of eigendecompositions of (D, D) ones: 32 clips with 200 bootstrap
+  resamples cost milliseconds, not minutes. Equal to scipy's `sqrtm` form (tested).
 - **KL** (`kl_panns`, `kl_passt`): paired, KL(real || generated) of the softmax of the logits,
   sum_c p_real log(p_real / p_gen) per clip, averaged over clips (av-benchmark's `kl_softmax`: PyTorch's
   `kl_div(log_softmax(gen), log_softmax(real), reduction="sum", log_target=True) / N`). The reverse direction
@@ -20,8 +24,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from v2s_models.metrics.distribution import frechet_distance
-
 IS_SPLITS = 10
 IS_SEED = 2020
 
@@ -34,6 +36,21 @@ __all__ = [
     "log_softmax",
     "stack_frames",
 ]
+
+
+def frechet_distance(emb_real: np.ndarray, emb_gen: np.ndarray) -> float:
+    """Frechet distance of Gaussians fitted to embeddings (N_r, D) and (N_g, D), N >= 2 each (float64)."""
+    a, b = np.asarray(emb_real, dtype=np.float64), np.asarray(emb_gen, dtype=np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected embeddings (N_r, D) and (N_g, D), got {a.shape} and {b.shape}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"a covariance needs at least 2 rows per set, got {len(a)} and {len(b)}")
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    a_c, b_c = a - mu_a, b - mu_b
+    scale_a, scale_b = len(a) - 1, len(b) - 1
+    tr_sqrt = np.linalg.svd(a_c @ b_c.T, compute_uv=False).sum() / np.sqrt(scale_a * scale_b)
+    fd = np.sum((mu_a - mu_b) ** 2) + np.sum(a_c**2) / scale_a + np.sum(b_c**2) / scale_b - 2.0 * tr_sqrt
+    return max(float(fd), 0.0)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
