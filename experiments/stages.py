@@ -38,6 +38,7 @@ EVALUATIONS_DIR = Path("evaluations")
 FILTERED_DIR = Path("data/filtered")
 TOWER_KEY = "correlation_tower"  # run name and models/ folder of the filter stage's tower
 CURVES_FILE = "curves.csv"  # models/KEY/curves.csv: per-epoch training curves (dvc.yaml plots)
+METRICS_FILE = "metrics.json"  # models/KEY/metrics.json: flat final figures (dvc.yaml metrics)
 
 
 def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -131,7 +132,17 @@ def train(
     }
     write_json(out / "train.json", record)
     write_curves(out / CURVES_FILE, outcome.mlflow_run_id, root=root)
+    write_json(out / METRICS_FILE, headline_metrics(record))
     return record
+
+
+def headline_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """models/KEY/metrics.json: the training's last train/ and val/ figures and its epochs, flat and numeric
+    (what `dvc exp show` and `dvc metrics diff` compare; run ids, paths and timings stay in train.json)."""
+    metrics = record.get("metrics") or {}
+    flat = {k: float(v) for k, v in sorted(metrics.items()) if k.startswith(("train/", "val/"))}
+    return {**flat, "epochs": float(record.get("epochs") or 0)}
+
 
 
 def write_curves(path: Path, run_id: str | None, *, root: Path) -> Path:

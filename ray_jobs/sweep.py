@@ -296,6 +296,8 @@ def run_sweep(
         }  # fmt: skip
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), {"CPU": sweep.trial_cpu})
         t_fit = time.perf_counter()
+        # Tune's default loggers include TensorBoard's (and its hint); _new_tuner adds the JSON and CSV ones back
+        os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # read by Tuner.fit in this process
         if tune.Tuner.can_restore(str(sweep_dir)):
             print(f"[sweep] restoring {sweep_dir} (finished trials are kept)")
             tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
@@ -329,7 +331,9 @@ def run_sweep(
             )
             reg_name = register_as or sweep.register_as
             if sweep.smoke and not register_as and register:  # a debug network never enters the registry
-                print("[sweep] smoke test: the best trial is not registered (--register-as NAME to register it)")
+                print(
+                    "[sweep] smoke test: the best trial is not registered (--register-as NAME to register it)"
+                )
             elif register and reg_name and best.run_id:
                 outcome.registered = _register(best, reg_name, tracking_uri, name, parent.run_id, sweep)
                 parent.set_tags({"v2s.sweep.registered_model": outcome.registered["model_uri"]})
@@ -399,8 +403,6 @@ def _new_tuner(
 
     from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, study_scheduler, study_searcher
 
-    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # read by Tuner.fit in this process
-
     if sweep.kind == "study":
         param_space = tune_space(sweep.space)
         tune_config = tune.TuneConfig(
@@ -422,7 +424,9 @@ def _new_tuner(
         param_space=param_space,
         tune_config=tune_config,
         run_config=tune.RunConfig(
-            name=name, storage_path=str(storage), verbose=1,
+            name=name,
+            storage_path=str(storage),
+            verbose=1,
             # result.json / progress.csv as before, without Tune's TensorBoard logger and its hint (v2s uses MLflow)
             callbacks=[CloseTrialRuns(str(state_path)), JsonLoggerCallback(), CSVLoggerCallback()],
         ),  # fmt: skip

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.stages import CURVES_FILE, write_curves
+from experiments.stages import CURVES_FILE, headline_metrics, write_curves
 from v2s_models.tracking import MLflowTracker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +49,18 @@ def test_write_curves_reads_the_runs_history(tmp_path: Path) -> None:
     assert float(rows[2]["value"]) == 0.25
     empty = write_curves(root / "untracked.csv", None, root=root)
     assert empty.read_text().strip() == "epoch,metric,value"
+
+
+def test_headline_metrics_are_flat_numbers() -> None:
+    record = {
+        "key": "regnet_demo",
+        "run_dir": "/somewhere/ray_results/regnet_demo",
+        "model_uri": "models:/m-1",
+        "epochs": 10,
+        "wall_s": 312.5,
+        "metrics": {"val/onset_corr": 0.3, "train/g_total": 2.0, "perf/epoch_s": 20.0, "epoch": 10.0},
+    }
+    assert headline_metrics(record) == {"train/g_total": 2.0, "val/onset_corr": 0.3, "epochs": 10.0}
 
 
 def _project(dest: Path) -> tuple[list[str], int]:
