@@ -130,3 +130,14 @@ def test_standins_respond_to_the_spectrum(tmp_path: Path) -> None:
         emb, _ = embed_clips(network, tones, sample_rate=16000, info=info)
         a, b = (np.atleast_2d(e).mean(axis=0) for e in emb)
         assert np.linalg.norm(a - b) > 0.05 * max(np.linalg.norm(a), np.linalg.norm(b)), network
+
+
+def test_embeddings_of_the_same_clips_are_reused_and_changed_clips_recomputed(tmp_path: Path) -> None:
+    written = write_standins(tmp_path, seed=0)
+    info = WeightsInfo("panns", "stand-in", written["panns"])
+    waves = [np.random.default_rng(i).standard_normal(16000) * 0.1 for i in range(2)]
+    first = embed_clips("panns", waves, sample_rate=16000, info=info)
+    assert embed_clips("panns", [w.copy() for w in waves], sample_rate=16000, info=info) is first
+    changed = embed_clips("panns", [waves[0], waves[1] * 0.5], sample_rate=16000, info=info)
+    assert changed is not first and np.allclose(changed[0][0], first[0][0])
+    assert not np.allclose(changed[0][1], first[0][1])

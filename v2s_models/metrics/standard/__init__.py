@@ -10,6 +10,8 @@ Networks: `panns.py` (Cnn14, 16 kHz), `vggish.py`, `passt.py` (PaSST-S, 32 kHz, 
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -121,6 +123,25 @@ _RATES = {"panns": panns.PANNS_SR, "vggish": vggish.VGGISH_SR, "passt": passt.PA
 _OUTPUTS: dict[str, Callable] = {"panns": _panns_outputs, "vggish": _vggish_outputs, "passt": _passt_outputs}
 
 
+# The evaluation scores several systems against the same real clips: their embeddings are kept for reuse,
+# keyed by the clips' bytes and everything that changes the result (the last few sets only).
+_EMBED_CACHE: OrderedDict[str, tuple[list[np.ndarray], np.ndarray | None]] = OrderedDict()
+_EMBED_CACHE_SIZE = 6
+
+
+def _set_key(
+    network: str, waves: Sequence[np.ndarray], sample_rate: int, info: WeightsInfo, seconds: float | None
+) -> str:
+    digest = hashlib.sha1(
+        f"{network}|{info.path}|{info.path.stat().st_mtime}|{sample_rate}|{seconds}".encode()
+    )
+    for wave in waves:
+        arr = np.ascontiguousarray(wave)
+        digest.update(f"{arr.dtype}{arr.shape}".encode())
+        digest.update(arr.data)
+    return digest.hexdigest()
+
+
 def embed_clips(
     network: str,
     waves: Sequence[np.ndarray],
@@ -132,9 +153,17 @@ def embed_clips(
     """Per-clip embeddings (PANNs, PaSST: (D,) each; VGGish: (examples, 128) each) and logits (N, 527) or None."""
     if info.path is None:
         raise ValueError(f"{network}: no weights ({info.note})")
+    key = _set_key(network, waves, sample_rate, info, seconds)
+    if key in _EMBED_CACHE:
+        _EMBED_CACHE.move_to_end(key)
+        return _EMBED_CACHE[key]
     model = _load_network(network, str(info.path), info.path.stat().st_mtime)
     clips = [prepare_clip(w, sample_rate, _RATES[network], seconds) for w in waves]
-    return _OUTPUTS[network](model, clips)
+    result = _OUTPUTS[network](model, clips)
+    _EMBED_CACHE[key] = result
+    while len(_EMBED_CACHE) > _EMBED_CACHE_SIZE:
+        _EMBED_CACHE.popitem(last=False)
+    return result
 
 
 def metric_labels(settings: Mapping | None = None) -> dict[str, str]:
