@@ -63,9 +63,10 @@ _SCHEMA: dict[str, tuple[type | tuple[type, ...], bool]] = {
     "init_from": (dict, False),
 }
 
-# The keys each section accepts: what the code reads (`training/base.py`: optimisers and schedules; the solvers'
-# DATA_KEYS / TRAIN_KEYS / LOSS_KEYS, kept equal to these by tests/v2s_models/test_config_keys.py;
-# `ray_jobs/train.py`: scaling, tracking and the Ray Train options under `train`).
+# The keys each section accepts: what the code reads (`training/base.py`: optimisers and schedules; the solvers:
+# data / train / losses, which the autoregressive, correlation and vocoder solvers import from here and
+# tests/v2s_models/test_config_keys.py checks against gan_mel's; `ray_jobs/train.py`: scaling, tracking and the Ray
+# Train options under `train`).
 OPTIM_KEYS = ("name", "lr", "betas", "weight_decay", "eps")
 SCHEDULE_KEYS: dict[str, tuple[str, ...]] = {
     "constant": ("name",),

@@ -70,6 +70,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from v2s_models.config import DATA_KEYS as CONFIG_DATA_KEYS
+from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
+from v2s_models.config import TRAIN_KEYS as CONFIG_TRAIN_KEYS
 from v2s_models.correlation import Seq2SeqSampleRNN, sequence_nll
 from v2s_models.data import PerSecondDataset, WaveformDataset, collate_dicts, feature_dir, read_manifest
 from v2s_models.modules.video_encoders import samples_per_video_frame
@@ -79,22 +82,10 @@ from v2s_models.training.base import Solver
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS = ("manifest", "preset", "train_split", "val_split", "visual_part", "max_clips", "categories")
-TRAIN_KEYS = (
-    "tbptt_chunk",
-    "grad_clip",
-    "grad_clip_kind",
-    "max_seconds",
-    "window",
-    "val_max_seconds",
-    "val_generate_clips",
-    "val_generate_seconds",
-    "artifact_clips",
-    "artifact_seconds",
-    "temperature",
-    "val_seed",
-)
-LOSS_KEYS = ("nll",)
+# The keys this paradigm reads: one list, in v2s_models.config, which validate() checks every config against.
+DATA_KEYS = CONFIG_DATA_KEYS["autoregressive"]
+TRAIN_KEYS = CONFIG_TRAIN_KEYS["autoregressive"]
+LOSS_KEYS = CONFIG_LOSS_KEYS["autoregressive"]
 FALLBACK_VAL_SPLIT = "test"
 ENVELOPE_SECONDS = 0.02  # RMS envelope window of the generation metrics and plots
 

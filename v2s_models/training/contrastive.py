@@ -35,15 +35,19 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from v2s_models.config import DATA_KEYS as CONFIG_DATA_KEYS
+from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
+from v2s_models.config import TRAIN_KEYS as CONFIG_TRAIN_KEYS
 from v2s_models.correlation import CorrelationTower, correlation_loss, make_pairs
 from v2s_models.data import PerSecondDataset, read_manifest
 from v2s_models.training.base import Solver
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS = ("manifest", "train_split", "val_split", "max_clips")
-TRAIN_KEYS = ("min_shift", "val_seed", "grad_clip", "time_shift_negatives")
-LOSS_KEYS = ("bce",)
+# The keys this paradigm reads: one list, in v2s_models.config, which validate() checks every config against.
+DATA_KEYS = CONFIG_DATA_KEYS["correlation"]
+TRAIN_KEYS = CONFIG_TRAIN_KEYS["correlation"]
+LOSS_KEYS = CONFIG_LOSS_KEYS["correlation"]
 FALLBACK_VAL_SPLIT = "test"
 
 

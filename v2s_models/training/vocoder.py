@@ -72,6 +72,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models import audio as audio_lib
+from v2s_models.config import DATA_KEYS as CONFIG_DATA_KEYS
+from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
 from v2s_models.data import AudioSegmentDataset, collate_dicts, read_manifest
 from v2s_models.package import ModelPackage, load_package
 from v2s_models.settings import HIFIGAN_MEL, DataSettings, MelSettings, get_preset
@@ -89,20 +91,10 @@ from v2s_models.vocoders.hifigan import (
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS = (
-    "manifest",
-    "preset",
-    "train_split",
-    "val_split",
-    "input_mel",
-    "segment",
-    "repeat",
-    "max_clips",
-    "val_max_clips",
-)
+DATA_KEYS = CONFIG_DATA_KEYS["vocoder"]  # one list, in v2s_models.config, which validate() checks against
 MODEL_KEYS = {"generator": HifiganGenerator, "mpd": MultiPeriodDiscriminator, "msd": MultiScaleDiscriminator}
 DISCRIMINATORS = ("mpd", "msd")
-LOSS_KEYS = ("adv", "fm", "mel")
+LOSS_KEYS = CONFIG_LOSS_KEYS["vocoder"]
 INPUT_MELS = ("regnet", "hifigan")
 FALLBACK_VAL_SPLIT = "test"
 DEFAULT_SEGMENT = 8192
