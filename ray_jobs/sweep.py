@@ -55,6 +55,7 @@ from v2s_models import model_card
 STATE_FILE = "v2s_sweep.json"
 TRAIN_DIR = "train"  # <sweep dir>/train/<run name>/: the trials' Ray Train runs
 SERVER_MODES = ("auto", "always", "never")
+TRIAL_RETRIES = 2  # Tune restarts of a trial that died (a lost node), on top of Ray Train's own worker restarts
 
 
 @dataclass
@@ -429,6 +430,9 @@ def _new_tuner(
             verbose=1,
             # result.json / progress.csv as before, without Tune's TensorBoard logger and its hint (v2s uses MLflow)
             callbacks=[CloseTrialRuns(str(state_path)), JsonLoggerCallback(), CSVLoggerCallback()],
+            # a trial whose driver died with its node runs again elsewhere: its Ray Train run resumes by name
+            # from the last checkpoint and logs into the same MLflow child run (tests/test_multinode.py)
+            failure_config=tune.FailureConfig(max_failures=TRIAL_RETRIES),
         ),  # fmt: skip
     )
 

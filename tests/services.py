@@ -191,6 +191,13 @@ class RayNodes:
     def node_id(self, name: str) -> str:
         return str(self.nodes[name].node_id)
 
+    def add(self, name: str) -> None:
+        """Adds a worker node of one CPU named by the custom resource `name`."""
+        self.nodes[name] = self.cluster.add_node(
+            num_cpus=1, resources={name: 1}, dashboard_agent_listen_port=free_port()
+        )
+        self.cluster.wait_for_nodes()
+
     def remove(self, name: str) -> None:
         """Takes the node away (its raylet and every worker process on it die), as a machine lost."""
         self.cluster.remove_node(self.nodes.pop(name), allow_graceful=False)

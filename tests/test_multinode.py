@@ -9,6 +9,8 @@ loopback as the shared store (Ray Train's checkpoints and run state under `s3://
 - A job submitted to the head (JobSubmissionClient, what `ray job submit` uses) trains with its tracking server
   and `V2S_RAY_STORAGE` given only in its runtime environment.
 - The REGNET bottleneck study's smoke sweep runs its trials on both nodes, every child run in the one server.
+- A sweep (one trial at a time) loses the node its second trial runs on: Tune runs that trial again on the
+  head (its Ray Train run resumes by name), the finished first trial is not re-run, no run is left RUNNING.
 - A node dies mid-training (`cluster.remove_node`: its raylet and the worker on it are killed): the run restarts
   from the last checkpoint on the head (the remaining resources) and ends with exactly the metrics of an
   uninterrupted run of the same config (REGNET debug, 1 worker, 1 thread: deterministic on CPU, checked to 1e-6
@@ -250,3 +252,82 @@ def test_losing_a_node_mid_training_resumes_from_the_checkpoint(stack: dict[str,
     assert not client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'"), (
         "a run was left RUNNING"
     )
+
+
+@pytest.mark.slow
+def test_a_sweep_that_loses_a_node_finishes_every_trial_once(
+    stack: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smoke study, one trial at a time, on a fresh worker node `node2` (the head's CPU is taken, so trials
+    land there). Once the first trial has finished and the second one's driver runs on node2, node2 is removed:
+    Tune runs that trial again on the head (its Ray Train run resumes by name), the finished trial is not run
+    again, every trial ends, and no MLflow run is left RUNNING."""
+    import ray
+    from mlflow import MlflowClient
+    from ray.util.state import list_actors
+
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import run_sweep
+
+    nodes, uri = stack["nodes"], stack["uri"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    if "node1" in nodes.nodes:  # run alone (the node-loss test above removes it): only node0 and node2 here
+        nodes.remove("node1")
+    nodes.add("node2")
+    node2 = nodes.node_id("node2")
+
+    @ray.remote(num_cpus=0.95, resources={"node0": 0.01})
+    class Busy:
+        def ready(self) -> bool:
+            return True
+
+    busy = Busy.remote()
+    ray.get(busy.ready.remote())
+    name, removed = "sweep_node_loss", {}
+
+    def alive_on_node2() -> set[str]:
+        actors = list_actors(filters=[("node_id", "=", node2), ("state", "=", "ALIVE")], limit=1000)
+        return {a.actor_id for a in actors}
+
+    def lose_node2_during_the_second_trial() -> None:
+        client = MlflowClient(tracking_uri=uri)
+        deadline, seen = time.monotonic() + 1200, None
+        while time.monotonic() < deadline:
+            exp = client.get_experiment_by_name(name)
+            done = (
+                client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
+                if exp is not None
+                else []
+            )
+            children = [r for r in done if "v2s.sweep.variant" in r.data.tags]
+            if children and seen is None:
+                seen = alive_on_node2()  # what runs there once the first trial is over
+            elif seen is not None and (new := alive_on_node2() - seen):
+                removed.update(time_ms=int(time.time() * 1000), actors=new, first=children[0].info.run_id)
+                nodes.remove("node2")
+                ray.kill(busy)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=lose_node2_during_the_second_trial, daemon=True)
+    watcher.start()
+    sweep = load_sweep("experiments/sweeps/regnet_bottleneck.py", smoke=True)
+    out = run_sweep(sweep, root=stack["root"], name=name, max_concurrent=1)
+    watcher.join(timeout=30)
+    assert removed, "node2 was never removed while the second trial ran"
+    assert out.errors == 0, out.errors
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(out.parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{out.parent_run_id}'"
+    )
+    assert parent.info.status == "FINISHED" and len(children) == 4, [c.info.run_name for c in children]
+    assert {c.info.status for c in children} <= {"FINISHED", "KILLED"}, [c.info.status for c in children]
+    for c in children:  # no epoch logged twice: a restarted trial resumed, it did not start over
+        steps = [s for s, _ in _history(uri, c.info.run_id, "train/g_total")]
+        assert steps and steps == sorted(set(steps)), (c.info.run_name, steps)
+    first = client.get_run(removed["first"])
+    assert first.info.end_time < removed["time_ms"]
+    history = client.get_metric_history(removed["first"], "train/g_total")
+    assert all(m.timestamp < removed["time_ms"] for m in history), "the finished trial ran again"
