@@ -54,6 +54,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "extractor_weights": None,
         "image_size": 96,
         "workers": 2,
+        "cluster": None,
     },
 }
 """Used when no params.yaml is at hand; the repository's params.yaml holds the same values."""
