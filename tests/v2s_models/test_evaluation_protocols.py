@@ -109,3 +109,56 @@ def test_paper_tables_show_our_figures_beside_the_published_and_missing_runs_as_
     w_bi = next(line for line in text.splitlines() if line.startswith("| w Bi"))
     assert NO_RUN in w_bi  # no evaluation with a real background: said, not invented
     assert "| Frame | 2.71 | " + NO_RUN in text  # no SampleRNN evaluation
+
+
+def test_own_reference_mcd_of_the_real_mel_is_zero_and_the_cross_reference_is_not():
+    """The own-reference MCD scores the mel generated with the clip's own timbre against the clip's real mel:
+    a generator that re-voiced the real clip exactly scores 0 dB there, while the same clip's cross-reference
+    figure (another clip's mel) does not."""
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    sr = 22050
+    mels = [rng.uniform(0.1, 0.9, (80, 86)).astype(np.float32) for _ in range(2)]
+    clips = [
+        ev.EvalClip(
+            f"c/{i}",
+            "c",
+            np.zeros((2, 2), np.float32),
+            rng.normal(0, 0.1, sr).astype(np.float32),
+            mels[i],
+            None,
+            Path("x.mp4"),
+            1.0,
+        )
+        for i in range(2)
+    ]
+    synthesis = ev.Synthesis(
+        systems={"model": {c.clip_id: c.real_wav for c in clips}},
+        mels={"c/0": mels[1], "c/1": mels[0]},  # the other clip's timbre
+        own_reference_mels={"c/0": mels[0], "c/1": mels[1]},  # a perfect re-voicing of each clip
+        references={"c/0": "c/1", "c/1": "c/0"},
+    )
+    package = SimpleNamespace(data_settings=SimpleNamespace(sample_rate=sr, fps=21.5))
+    rows, _, _ = ev.score_clips(package, clips, synthesis)
+    for r in rows:
+        assert r["mcd_own_reference_db"] == pytest.approx(0.0, abs=1e-6)
+        assert r["mcd_mel_db"] > 1.0
+
+
+def test_varietysound_validation_reports_the_own_reference_mcd(tiny_data_root):
+    from torch.utils.data import DataLoader
+
+    from v2s_models.config import load_config
+    from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
+    from v2s_models.training.loop import build_solver
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "experiments/configs/varietysound/debug.yaml")
+    solver = build_solver(cfg, root=tiny_data_root)
+    # two clips of each of two categories: every clip's cross reference is the other clip of its category
+    rows = read_manifest("data/prepared/manifest.jsonl", split=["train", "test"], root=tiny_data_root)
+    rows = [r for r in rows if r["category"] in {"cough", "drum"}]
+    loader = DataLoader(MelVisualDataset(rows, root=tiny_data_root), batch_size=2, collate_fn=collate_dicts)
+    metrics = {k.split("/")[-1]: v for k, v in solver.validate(loader).items()}
+    own, cross = metrics["mcd_own_reference_db"], metrics["mcd_db"]
+    assert np.isfinite(own) and own > 0 and own != cross
