@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,15 +19,20 @@ from typing import Any
 
 import pytest
 
-from ray_jobs.mlflow_server import MlflowServer
+from ray_jobs.mlflow_server import MlflowServer, free_port
 from tests.services import REPO, write_auth_config
 
 ADMIN_PASSWORD = "v2s-admin-Secret-1"  # noqa: S105 (a throwaway server of this test)
 
 
-def _post(uri: str, path: str, body: dict[str, Any], auth: tuple[str, str] | None = None) -> tuple[int, str]:
+def _call(
+    uri: str, path: str, body: dict[str, Any], auth: tuple[str, str] | None = None, method: str = "POST"
+) -> tuple[int, str]:
     req = urllib.request.Request(
-        f"{uri}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        f"{uri}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method=method,
     )
     if auth:
         req.add_header("Authorization", "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode())
@@ -48,27 +55,41 @@ def test_basic_auth_server_refuses_unauthenticated_model_registration(tmp_path: 
         artifact_root=(tmp_path / "artifacts").as_uri(),
         app_name="basic-auth",
         log_file=tmp_path / "server.log",
-        env={"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD},
+        env={
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "v2s-test-csrf-key",  # the auth app's CSRF protection needs one
+        },
     )
     with server as uri:
         register = "/api/2.0/mlflow/registered-models/create"
-        status, _ = _post(uri, register, {"name": "regnet"})
+        admin, reader = ("admin", ADMIN_PASSWORD), ("reader", "reader-Secret-2")
+        status, _ = _call(uri, register, {"name": "regnet"})
         assert status == 401, status  # no credentials
-        status, _ = _post(uri, register, {"name": "regnet"}, auth=("admin", "wrong-password"))
+        status, _ = _call(uri, register, {"name": "regnet"}, auth=("admin", "wrong-password"))
         assert status == 401, status
 
-        # A user the admin creates gets the default permission (READ): it may read, not register.
-        status, body = _post(
-            uri, "/api/2.0/mlflow/users/create", {"username": "reader", "password": "reader-Secret-2"},
-            auth=("admin", ADMIN_PASSWORD),
-        )  # fmt: skip
-        assert status == 200, body
-        status, _ = _post(uri, register, {"name": "regnet"}, auth=("reader", "reader-Secret-2"))
-        assert status == 403, status
-
-        status, body = _post(uri, register, {"name": "regnet"}, auth=("admin", ADMIN_PASSWORD))
+        status, body = _call(uri, register, {"name": "regnet"}, auth=admin)
         assert status == 200, body
         assert json.loads(body)["registered_model"]["name"] == "regnet"
+
+        # A user the admin creates gets the default permission (READ) on the admin's model: it may read it, not
+        # change it (moving an alias or rewriting the model is what an attacker would do). MLflow lets any
+        # authenticated user create models of their own: that is what `default_permission` does not cover.
+        status, body = _call(uri, "/api/2.0/mlflow/users/create", {"username": reader[0], "password": reader[1]},
+                             auth=admin)  # fmt: skip
+        assert status == 200, body
+        status, _ = _call(
+            uri, "/api/2.0/mlflow/registered-models/get?name=regnet", {}, auth=reader, method="GET"
+        )
+        assert status == 200, status
+        update = "/api/2.0/mlflow/registered-models/update"
+        status, _ = _call(uri, update, {"name": "regnet", "description": "x"}, auth=reader, method="PATCH")
+        assert status == 403, status
+        status, _ = _call(uri, update, {"name": "regnet", "description": "x"}, method="PATCH")
+        assert status == 401, status
+        status, body = _call(uri, update, {"name": "regnet", "description": "x"}, auth=admin, method="PATCH")
+        assert status == 200, body
         # the health probe stays open (load balancers, MlflowServer's own start-up check)
         with urllib.request.urlopen(f"{uri}/health", timeout=10) as r:
             assert r.status == 200
@@ -96,3 +117,21 @@ def test_no_unconditional_public_bind_in_docs_or_scripts() -> None:
             if "0.0.0.0" in line and not re.search(r"opt-in|opt in|never|not |refuse", line, re.IGNORECASE):
                 offenders.append(f"{f.relative_to(REPO)}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_cluster_script_keeps_the_head_on_loopback_unless_told(tmp_path: Path) -> None:
+    """`scripts/cluster.sh`: an open head without a token is refused before anything starts, and a head
+    started without `--listen` tells joiners it cannot be joined (no Ray is started here)."""
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path), "V2S_RAY_PORT": str(free_port())}
+    env.pop("V2S_RAY_NODE_IP", None)
+    script = str(REPO / "scripts/cluster.sh")
+    refused = subprocess.run(
+        ["bash", script, "start", "--no-auth", "--listen", "10.0.0.1"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1 and "keep the token" in refused.stderr, refused.stderr
+    assert not list(tmp_path.iterdir()), "nothing may be started or written for a refused start"
+    join = subprocess.run(["bash", script, "join"], env=env, capture_output=True, text=True, check=True)
+    assert "loopback only" in join.stdout and "--listen" in join.stdout, join.stdout
