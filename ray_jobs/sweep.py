@@ -256,6 +256,8 @@ def run_sweep(
                 port=state.get("server_port"), log_file=sweep_dir / "mlflow-server.log",
             )  # fmt: skip
             tracking_uri = server.start()
+            # no MLflow "View run at <url>" lines naming this server: it stops with the sweep
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
             print(f"[sweep] MLflow server for the trials: {tracking_uri} (store {store_uri}; it stops with the "
                   "sweep: browse the runs afterwards with the command printed at the end)")  # fmt: skip
         outcome.tracking_uri = tracking_uri
@@ -294,6 +296,7 @@ def run_sweep(
         plan = {
             "sweep": sweep, "name": name, "root": str(root), "train_storage": str(sweep_dir / TRAIN_DIR),
             "tracking_uri": tracking_uri, "experiment": name, "parent_run_id": parent.run_id,
+            "temporary_server": server is not None,  # its links die with the sweep: trials print none
         }  # fmt: skip
         trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan), {"CPU": sweep.trial_cpu})
         t_fit = time.perf_counter()

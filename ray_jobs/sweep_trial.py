@@ -16,6 +16,7 @@ sweep runs.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,8 @@ def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
     from ray_jobs.train import run_training
 
     sweep: Sweep = plan["sweep"]
+    if plan.get("temporary_server"):  # MLflow's "View run at http://..." would name a server that stops soon
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     trial_id = tune.get_context().get_trial_id()
     run_name, params = trial_variant(sweep, config, trial_id)
     cfg = trial_config(sweep, params) if sweep.kind == "study" else trial_config(sweep, label=run_name)

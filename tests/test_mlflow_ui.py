@@ -124,6 +124,9 @@ def test_mlflow_ui_shows_the_grid_and_its_registered_model(ui: dict[str, Any], t
     exp = client.get_experiment_by_name(ui["experiment"])
     assert exp is not None
     assert exp.tags.get(EXPERIMENT_KIND_TAG) == MODEL_TRAINING_KIND and exp.tags.get(DESCRIPTION_TAG)
+    log = Path(ui["log"]).read_text()
+    assert "View run" not in log, "the sweep's log links to its temporary MLflow server, stopped by now"
+    assert "tensorboard --logdir" not in log, "Tune suggests TensorBoard, which v2s does not use"
     labels, objective = ui["labels"], "onset_corr"
     shots: list[Path] = []
 
