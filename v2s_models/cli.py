@@ -264,6 +264,11 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     # One worker and no job consumers: 0.4 GB instead of 1.9 GB (STACK.md).
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
     print(f"MLflow UI at http://{args.host}:{args.port} over {store} (Ctrl-C stops it)", file=sys.stderr)
+    # MLflow 3 opens in its GenAI mode (a browser setting); this link switches the browser to model training
+    print(
+        f"runs and models: http://{args.host}:{args.port}/#/experiments?workflowType=machine_learning",
+        file=sys.stderr,
+    )
     sys.stderr.flush()
     os.execve(sys.executable, cmd, env)  # mlflow replaces this process: signals reach it directly
     return 0  # not reached
