@@ -2,7 +2,7 @@
 
     python -m experiments.stages train KEY       # params.yaml train.experiments.KEY -> models/KEY/
     python -m experiments.stages evaluate KEY    # models/KEY/ -> evaluations/KEY/ (metrics.json, tables, plots)
-    python -m experiments.stages report          # evaluations/*/metrics.json -> results/results.{md,csv}
+    python -m experiments.stages report          # evaluations/*/metrics.json -> results/{results.md,results.csv,papers.md}
     python -m experiments.stages filter          # params.yaml filter: a correlation tower -> models/correlation_tower/,
                                                  # then data/filtered/{high,low}.jsonl (correlation-filtered system)
 

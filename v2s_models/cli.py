@@ -173,6 +173,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dataprep.media import MediaError
     from v2s_models.evaluation import evaluate, log_to_mlflow
     from v2s_models.evaluation.stage import standard_settings
+    from v2s_models.evaluation.stage import standard_settings
     from v2s_models.tracking import default_tracking_uri
 
     root = args.root.resolve()
@@ -194,6 +195,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             background=args.background,
             retrieval_baseline=args.retrieval_baseline,
             bootstrap=args.bootstrap,
+            standard_settings=standard_settings(root),
         )
     except (ValueError, FileNotFoundError, KeyError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -78,7 +78,15 @@ def _debug_package(tmp: Path, config: str) -> Path:
 def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, config):
     package = _debug_package(tmp_path, config)
     out = tmp_path / "eval"
-    result = ev.evaluate(package, root=tiny_data_root, out=out, max_clips=3, samples=1)
+    standard = None
+    if "regnet" in config:  # the standard metrics' hook, with the test-sized stand-in networks
+        from v2s_models.metrics.standard.standin import write_standins
+
+        write_standins(tmp_path / "standin", seed=0)
+        standard = {"standin_dir": str(tmp_path / "standin")}
+    result = ev.evaluate(
+        package, root=tiny_data_root, out=out, max_clips=3, samples=1, standard_settings=standard
+    )
     name = result.name
     doc = json.loads((out / "metrics.json").read_text())
     assert list(doc["systems"]) == [name, "revoiced", "same_category", "silence", "model_other_video"]
@@ -95,6 +103,9 @@ def test_evaluate_writes_tables_baselines_and_samples(tiny_data_root, tmp_path, 
     assert s["revoiced"]["mcd_db"] < s["silence"]["mcd_db"]
     assert s["revoiced"]["fd_soundnet"] < s["silence"]["fd_soundnet"]
     assert doc["systems"]["revoiced"]["fd_soundnet"]["ci95"][0] <= s["revoiced"]["fd_soundnet"]
+    if standard is not None:
+        assert {"fd_panns", "kl_panns", "fd_vggish"} <= set(s[name]), sorted(s[name])
+        assert doc["protocol"]["standard_weights"]["panns"] == "stand-in"
     if "varietysound" in config:
         assert "timbre_sim_reference" in s[name]  # VarietySound is scored against its reference clip too
         assert "mcd_own_reference_db" in s[name] and "mcd_mel_db" in s[name]

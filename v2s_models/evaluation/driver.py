@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from v2s_models.evaluation.baselines import (
 from v2s_models.evaluation.reporting import write_outputs, write_samples
 from v2s_models.evaluation.retrieval import chance_retrieval, likelihood_retrieval, tower_retrieval
 from v2s_models.evaluation.scoring import per_category, score_clips, summarize
+from v2s_models.metrics.standard import standard_metrics, weights_status
 from v2s_models.metrics.stats import Interval
 
 
@@ -75,6 +77,7 @@ def evaluate(
     retrieval_baseline: bool | None = None,
     bootstrap: int = 1000,
     bootstrap_sets: int = 200,
+    standard_settings: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given.
 
@@ -86,7 +89,9 @@ def evaluate(
     sample. background: what VarietySound's background encoder hears (`silence`, the paper's inference, or
     the clip's `real` mel, Table 8's "w Bi"). retrieval_baseline: add Zhou et al.'s retrieval baseline as
     system `retrieval_oracle` (default: for SampleRNN models). bootstrap / bootstrap_sets: resamples of the
-    intervals over clips / over sets (FD).
+    intervals over clips / over sets (FD). standard_settings: `params.yaml`'s `standard_metrics` section; the
+    field's standard figures (`fd_panns`, `kl_panns`, ...) of every system against the real clips, for each
+    network whose weights it finds (none: no such figures); `meta["standard_weights"]` says which are official.
     """
     from v2s_models.generation import load_model  # the model stack: loaded once the settings are known good
 
@@ -142,7 +147,9 @@ def evaluate(
             n = min(n, int(round(generate_seconds * settings.sample_rate)))
             for c in clips:
                 c.real_wav = fit_length(c.real_wav, n)
-        if package.paradigm == "autoregressive" if retrieval_baseline is None else retrieval_baseline:
+        if retrieval_baseline is None:
+            retrieval_baseline = package.paradigm == "autoregressive"
+        if retrieval_baseline:
             pool = load_clips(package, root=root, split="train", max_clips=None, seed=seed)
             synthesis.systems[RETRIEVAL_BASELINE] = retrieval_oracle(
                 clips, pool, sample_rate=settings.sample_rate, num_samples=n
@@ -155,6 +162,26 @@ def evaluate(
             rows, embeddings, real_embeddings, n_boot=bootstrap, n_boot_sets=bootstrap_sets, seed=seed
         )
         cats = per_category(rows, n_boot=bootstrap, seed=seed)
+        categories = [c.category for c in clips]
+        real = [c.real_wav for c in clips]
+        for system, wavs in synthesis.systems.items():
+            summary[system].update(
+                standard_metrics(
+                    real,
+                    [wavs[c.clip_id] for c in clips],
+                    sample_rate=settings.sample_rate,
+                    categories=categories,
+                    settings=standard_settings,
+                    seed=seed,
+                )
+            )
+        standard_weights = {
+            net: info.kind
+            for net, info in weights_status(standard_settings).items()
+            if info.kind != "missing"
+        }
+        if standard_weights:
+            protocol["standard_weights"] = standard_weights
         if package.paradigm == "autoregressive":
             found, info = likelihood_retrieval(
                 package,

@@ -55,6 +55,20 @@ def stage_params(root: Path) -> dict[str, Any]:
     return cfg
 
 
+def standard_settings(root: Path) -> dict[str, Any]:
+    """params.yaml's `standard_metrics` section (where the standard networks' weights are), relative paths
+    resolved against `root`; {} without a params.yaml."""
+    from dataprep.params import load_params  # the params reader lives with the data stages
+
+    if not (root / "params.yaml").is_file():
+        return {}
+    cfg = dict(load_params(root / "params.yaml").get("standard_metrics") or {})
+    for key in ("weights_dir", "standin_dir", "panns", "vggish", "passt"):
+        if isinstance(cfg.get(key), str) and not Path(cfg[key]).is_absolute():
+            cfg[key] = str(root / cfg[key])
+    return cfg
+
+
 def _flat_metrics(prefix: str, metrics: Mapping[str, Interval]) -> dict[str, float]:
     out = {}
     for k, iv in metrics.items():
@@ -116,6 +130,7 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
         retrieval_baseline=cfg["retrieval_baseline"],
         bootstrap=int(cfg["bootstrap"]),
         bootstrap_sets=int(cfg["bootstrap_sets"]),
+        standard_settings=standard_settings(root),
     )
     if record.get("mlflow_run_id"):
         log_to_mlflow(result, record["mlflow_run_id"], tracking_uri=default_tracking_uri(root))
