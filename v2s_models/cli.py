@@ -173,7 +173,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dataprep.media import MediaError
     from v2s_models.evaluation import evaluate, log_to_mlflow
     from v2s_models.evaluation.stage import standard_settings
-    from v2s_models.evaluation.stage import standard_settings
     from v2s_models.tracking import default_tracking_uri
 
     root = args.root.resolve()
