@@ -21,11 +21,13 @@ import pytest
 import torch
 import yaml
 
+from tests.test_generate import DEBUG_REGNET, _save
+from tests.test_generate import FEATURES as GENERATE_FEATURES
 from v2s_models import components
 from v2s_models.cli import main as cli_main
 from v2s_models.components import ComponentError
 from v2s_models.config import build_component
-from v2s_models.generation import build_vocoder
+from v2s_models.generation import VideoToSound, build_vocoder, trusted_extractor_weights
 from v2s_models.package import META_FILE, load_package, save_package
 from v2s_models.registry import CHECKPOINT_META_FILE, promote, resolve_model
 from v2s_models.settings import REGNET
@@ -348,3 +350,34 @@ def test_every_weights_read_is_weights_only() -> None:
                     unsafe.add((rel, func))
     assert loads >= 5, "the scan found too few torch.load calls: has the layout changed?"
     assert unsafe == set(KNOWN_UNSAFE_READS), unsafe ^ set(KNOWN_UNSAFE_READS)
+
+
+def test_a_torchscript_extractor_named_by_a_model_is_never_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """TorchScript is compiled code: a package that names a TorchScript extractor is refused unless the user
+    names the file; the file the user names replaces the package's."""
+    # a real TorchScript file, so a refusal cannot be a missing-file error in disguise
+    scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    planted = tmp_path / "planted.pt"
+    scripted.save(str(planted))
+    package_dir = _save(
+        tmp_path / "pkg",
+        "gan_mel",
+        DEBUG_REGNET,
+        features={**GENERATE_FEATURES, "extractor": "torchscript", "extractor_weights": str(planted)},
+    )
+    package = load_package(package_dir)
+    loads: list[str] = []
+    real_load = torch.jit.load
+    monkeypatch.setattr(
+        torch.jit, "load", lambda path, *a, **k: loads.append(str(path)) or real_load(path, *a, **k)
+    )
+    with pytest.raises(ValueError, match="--extractor-weights"):
+        VideoToSound(package=package)
+    assert loads == [], f"a TorchScript file named by the model was loaded: {loads}"
+    assert trusted_extractor_weights({"extractor": "torchscript"}, planted) == str(planted)
+    assert (
+        trusted_extractor_weights({"extractor": "efficientnet_lite0", "extractor_weights": "w.pt"}, None)
+        == "w.pt"
+    )

@@ -84,6 +84,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 reference=args.reference,
                 overlap_s=args.overlap,
                 seed=args.seed,
+                extractor_weights=args.extractor_weights,
             )
         card = model_card.card_of_package(v2s.package.extra)
         progress.say(
@@ -315,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="audio or video whose sound sets the timbre (VarietySound)",
+    )
+    g.add_argument(
+        "--extractor-weights",
+        type=Path,
+        default=None,
+        help="the visual extractor's file, yours to trust (required when the model names a TorchScript one)",
     )
     g.add_argument(
         "--vocoder",

@@ -623,12 +623,34 @@ class GenerationResult:
     mux: Any  # dataprep.mux.MuxResult
 
 
+def trusted_extractor_weights(
+    features: dict[str, Any], user_weights: str | os.PathLike[str] | None
+) -> str | None:
+    """The visual extractor's weights file to load: never one that only the model package names as code.
+
+    A TorchScript extractor is a program (`torch.jit.load` runs its compiled code), so a model file that names
+    one must not make us load it: the user names the file (`--extractor-weights`), which replaces the
+    package's path. Plain weight files (EfficientNet-Lite0 state dicts) load with `weights_only=True` and may
+    come from the package.
+    """
+    if user_weights is not None:
+        return os.fspath(user_weights)
+    if features.get("extractor") == "torchscript":
+        raise ValueError(
+            f"this model's visual features come from a TorchScript file ({features.get('extractor_weights')!r}); "
+            "loading TorchScript runs its code, so v2s never loads one a model file names: pass "
+            "--extractor-weights PATH with the file you trust (the one the model was trained with)"
+        )
+    return features.get("extractor_weights")
+
+
 class VideoToSound:
     """A trained model with its feature extractor and vocoder, ready to put sound on videos.
 
     package: a loaded model (`load_model`); vocoder: a `build_vocoder` spec (gan_mel models only);
     reference: VarietySound's timbre reference (audio or video file with sound); overlap_s: minimum overlap of
-    consecutive windows; batch_windows: windows generated per forward pass.
+    consecutive windows; batch_windows: windows generated per forward pass; extractor_weights: the visual
+    extractor's file, given by the user (required for a TorchScript extractor, `trusted_extractor_weights`).
     """
 
     def __init__(
@@ -642,6 +664,7 @@ class VideoToSound:
         batch_windows: int = DEFAULT_BATCH_WINDOWS,
         seed: int = 0,
         workers: int = 1,
+        extractor_weights: str | os.PathLike[str] | None = None,
     ) -> None:
         from dataprep.visual import build_extractor
 
@@ -664,7 +687,7 @@ class VideoToSound:
         self.features = feature_settings(package)
         self.extractor = build_extractor(
             self.features["extractor"],
-            weights=self.features.get("extractor_weights"),
+            weights=trusted_extractor_weights(self.features, extractor_weights),
             image_size=int(self.features["image_size"]),
             device=device,
         )
