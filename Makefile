@@ -18,10 +18,11 @@ demo: setup
 # The test suite, integration tests included (real DVC, decord, librosa); what .ci/run calls.
 test: setup
 	ruff check .
+	lint-imports
 	python -m pytest -q --timeout=1200 --durations=15
 
 lint: setup
-	ruff check . && ruff format --check .
+	ruff check . && ruff format --check . && lint-imports
 
 bench: setup
 	python -m tests.bench.run_all
