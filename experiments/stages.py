@@ -144,7 +144,6 @@ def headline_metrics(record: Mapping[str, Any]) -> dict[str, float]:
     return {**flat, "epochs": float(record.get("epochs") or 0)}
 
 
-
 def write_curves(path: Path, run_id: str | None, *, root: Path) -> Path:
     """models/KEY/curves.csv: the run's per-epoch train/ and val/ metrics as rows `epoch,metric,value` (the
     `dvc plots` training curves, one panel per metric; header only for an untracked run)."""

@@ -55,7 +55,9 @@ from v2s_models import model_card
 STATE_FILE = "v2s_sweep.json"
 TRAIN_DIR = "train"  # <sweep dir>/train/<run name>/: the trials' Ray Train runs
 SERVER_MODES = ("auto", "always", "never")
-TRIAL_RETRIES = 2  # Tune restarts of a trial that died (a lost node), on top of Ray Train's own worker restarts
+TRIAL_RETRIES = (
+    2  # Tune restarts of a trial that died (a lost node), on top of Ray Train's own worker restarts
+)
 
 
 @dataclass

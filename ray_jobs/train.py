@@ -221,7 +221,10 @@ def _log_card(tracker: Any, card: Mapping[str, Any], fingerprint: str, *, has_no
         name=Path(str(data["manifest"])).parent.name or "manifest",
         digest=str(data["manifest_digest"]),
         source=str(data["manifest"]),
-        profile={**{k: data[k] for k in ("clips", "categories", "sources", "synthetic")}, "features": fingerprint},
+        profile={
+            **{k: data[k] for k in ("clips", "categories", "sources", "synthetic")},
+            "features": fingerprint,
+        },
     )
     tags = model_card.to_tags(card)
     if not has_note:
@@ -431,7 +434,9 @@ def run_training(
         shutil.rmtree(ckpt_path, ignore_errors=True)
         result.checkpoint.to_directory(str(ckpt_path))
     package = registry.package_from_checkpoint(
-        ckpt_path, run_dir / PACKAGE_DIR, extra={"run_name": run_name, "mlflow_run_id": tracker.run_id, model_card.CARD_KEY: card}
+        ckpt_path,
+        run_dir / PACKAGE_DIR,
+        extra={"run_name": run_name, "mlflow_run_id": tracker.run_id, model_card.CARD_KEY: card},
     )
     model_uri = None
     if tracking:

@@ -366,8 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         "finetune",
         help="fine-tune a trained model on a folder of your own videos (data stages, then Ray Train)",
     )
-    ft.add_argument("model", help="models:/<name>@<alias>, another MLflow model URI, a run id or a package folder")
-    ft.add_argument("--data", type=Path, required=True, help="folder of videos (category sub-folders, or flat)")
+    ft.add_argument(
+        "model", help="models:/<name>@<alias>, another MLflow model URI, a run id or a package folder"
+    )
+    ft.add_argument(
+        "--data", type=Path, required=True, help="folder of videos (category sub-folders, or flat)"
+    )
     ft.add_argument("--freeze", action="append", default=[], metavar="PREFIX",
                     help="parameters not trained, repeatable: visual_encoder, discriminators, "
                          "or a parameter-name prefix such as generator.encoder")  # fmt: skip
@@ -378,10 +382,20 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--name", default=None, help="run name (default: <config name>-ft-<folder name>)")
     ft.add_argument("--work", type=Path, default=None, help="prepared data (default: <root>/finetune/<name>)")
     ft.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, ray_results/)")
-    ft.add_argument("--tracking-uri", default=None, help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)")
+    ft.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
+    )
     ft.add_argument("--workers", type=int, default=2, help="data-preparation workers")
-    ft.add_argument("--cluster", default=None, help="data preparation on Ray: local or an address (default: processes)")
-    ft.add_argument("--address", default=None, help="Ray cluster for training (default: RAY_ADDRESS, a running one, or local)")
+    ft.add_argument(
+        "--cluster", default=None, help="data preparation on Ray: local or an address (default: processes)"
+    )
+    ft.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster for training (default: RAY_ADDRESS, a running one, or local)",
+    )
     ft.add_argument("--num-cpus", type=int, default=None, help="CPUs of a new local Ray instance")
     ft.set_defaults(func=_cmd_finetune)
 
@@ -456,7 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="the MLflow UI over the project's store, on 127.0.0.1")
     ui.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, mlartifacts/)")
-    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (loopback unless --allow-remote)")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="interface to listen on (loopback unless --allow-remote)"
+    )
     ui.add_argument("--allow-remote", action="store_true", help="opt in to a --host other than loopback")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=_cmd_ui)

@@ -148,7 +148,11 @@ def test_pin_keeps_an_earlier_assignment(tmp_path):
 def test_synthfoley_split_never_moves_and_covers_tiny():
     assert [official_split(i) for i in range(2)] == ["train", "test"]
     thirty = [official_split(i) for i in range(30)]
-    assert (thirty.count("train"), thirty.count("val"), thirty.count("test")) == (22, 4, 4)  # the demo's sizes
+    assert (thirty.count("train"), thirty.count("val"), thirty.count("test")) == (
+        22,
+        4,
+        4,
+    )  # the demo's sizes
 
 
 def test_params_file_is_valid():
