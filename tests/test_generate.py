@@ -349,7 +349,8 @@ def test_mjpeg_clip_copies_into_mov_and_is_reencoded_into_mp4(
 ) -> None:
     clip = real_media / "diver_mjpeg_mp2.mov"  # 14 s, MJPEG: mov holds it, mp4 (for players) does not
     wavs = []
-    for out, copied in ((tmp_path / "diver.mov", True), (tmp_path / "diver.mp4", False)):
+    # two stems: each output writes OUT.wav beside it, and an existing one is never replaced without --overwrite
+    for out, copied in ((tmp_path / "diver_copied.mov", True), (tmp_path / "diver_reencoded.mp4", False)):
         args = ("generate", clip, "--model", packages.regnet, "--vocoder", packages.vocoder, "--out", out)
         assert _run(*args) == 0
         err = capsys.readouterr().err
