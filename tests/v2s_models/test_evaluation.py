@@ -165,3 +165,16 @@ def test_impossible_settings_are_refused_before_any_work(tmp_path, kwargs, match
 def test_an_unknown_model_is_named_in_the_error(tmp_path):
     with pytest.raises(ValueError, match="no-such-model"):
         ev.evaluate(tmp_path / "no-such-model", root=tmp_path)
+
+
+def test_summary_plot_takes_an_interval_that_does_not_contain_its_value(tmp_path: Path) -> None:
+    """FD on resampled sets lies above FD on the set, so its percentile interval can sit wholly above the value."""
+    from v2s_models.evaluation.reporting import _plot
+    from v2s_models.metrics.stats import Interval
+
+    rows = [
+        {"system": "model", "fd_soundnet": Interval(0.10, 0.12, 0.20)},
+        {"system": "silence", "fd_soundnet": Interval(0.30, 0.25, 0.28)},
+    ]
+    _plot(tmp_path / "summary.png", rows, ["fd_soundnet"])
+    assert (tmp_path / "summary.png").stat().st_size > 0

@@ -151,7 +151,9 @@ def _plot(path: Path, rows: Sequence[Mapping[str, Any]], metrics: Sequence[str])
         ivs = [r.get(m) if finite(r.get(m)) else Interval(math.nan, math.nan, math.nan) for r in rows]
         vals = np.asarray([iv.value for iv in ivs])
         err = np.asarray([[iv.value - iv.low, iv.high - iv.value] for iv in ivs]).T
-        err = np.where(np.isfinite(err), err, 0.0)
+        # a percentile interval need not contain its value (a biased set statistic such as FD on resampled sets
+        # lies below its resamples): draw the part of the interval on each side, nothing past the value
+        err = np.clip(np.where(np.isfinite(err), err, 0.0), 0.0, None)
         ax.barh(names, vals, xerr=err, color=["tab:blue"] + ["tab:gray"] * (len(rows) - 1))
         ax.set_title(m + (" (lower better)" if m in LOWER_IS_BETTER else ""), fontsize=9)
         ax.invert_yaxis()
