@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 
 from v2s_models.evaluation.baselines import BASELINES, CONTROL, SYSTEM, EvalClip
+from v2s_models.metrics.standard import METRIC_NETWORK
 from v2s_models.metrics.stats import Interval, paired_comparison
 
 # Headline columns of the tables, in order (whatever the metrics package returns beyond these follows them).
+STANDARD_FIGURES = tuple(METRIC_NETWORK)  # fd_panns, kl_panns, is_panns, fd_vggish, fd_passt, kl_passt
 HEADLINE = (
     "onset_f1",
     "onset_precision",
@@ -34,6 +36,7 @@ HEADLINE = (
     "brightness_error",
     "fd_soundnet",
     "kl_soundnet",
+    *STANDARD_FIGURES,  # av-benchmark's figures (v2s_models.metrics.standard), when weights are present
 )
 LOWER_IS_BETTER = {
     "av_offset_abs_ms",
@@ -46,6 +49,7 @@ LOWER_IS_BETTER = {
     "brightness_error",
     "fd_soundnet",
     "kl_soundnet",
+    *(k for k in STANDARD_FIGURES if not k.startswith("is_")),
     "nll_nats",
     "nll_bits",
     "median_rank",

@@ -183,10 +183,25 @@ def report_stage(*, root: Path) -> Path:
     write_csv(results / "results.csv", rows, cols)
     short = [c for c in cols if c in ("evaluation", "system") or c in HEADLINE]
     section = comparisons_section([p.parent for p in paths], [str(d["model"]) for d in docs])
+    weights = sorted(
+        {
+            f"{net}: {state}"
+            for d in docs
+            for net, state in (d.get("protocol", {}).get("standard_weights") or {}).items()
+        }
+    )
+    standard_note = (
+        f" Standard figures (fd_panns, kl_panns, is_panns, fd_vggish, fd_passt, kl_passt) with weights {', '.join(weights)}; "
+        "stand-in weights are NOT comparable with published tables."
+        if weights
+        else ""
+    )
     (results / "results.md").write_text(
         "# Results of every default model beside the baselines\n\n"
         "Made by `dvc repro` (stage `report`); each model's own tables are in evaluations/<model>/. Each figure: "
-        "value [95 % bootstrap interval].\n\n"
+        "value [95 % bootstrap interval]."
+        + standard_note
+        + "\n\n"
         + markdown_table(rows, short)
         + ("\n" + section if section else "")
     )
