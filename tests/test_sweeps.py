@@ -416,7 +416,8 @@ def test_smoke_sweep_as_a_ray_job(ray_cluster: dict[str, Any], tmp_path: Path) -
     job = subprocess.run(
         [str(VENV_BIN / "ray"), "job", "submit", "--address", ray_cluster["dashboard"], "--working-dir", str(REPO),
          "--runtime-env-json", json.dumps({"excludes": UPLOAD_EXCLUDES}),
-         "--", "python", "-m", "ray_jobs.sweep", STUDY, "--smoke-test"],
+         "--", "python", "-m", "ray_jobs.sweep", STUDY, "--smoke-test",
+         "--register-as", "regnet-smoke"],  # a smoke sweep registers only when told to
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     seconds = time.perf_counter() - t0
