@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_generate import VISUAL_DIM, _save
+from tests.test_generate import DEBUG_REGNET, _save
 from v2s_models import model_card, progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,14 +75,6 @@ def _timed_lines(
 
 @pytest.mark.slow
 def test_generate_prints_every_stage_and_never_stays_silent(real_media: Path, tmp_path: Path) -> None:
-    regnet = {
-        "_component_": "v2s_models.builders.regnet_generator",
-        "preset": "debug",
-        "visual_dim": VISUAL_DIM,
-        "n_mels": 80,
-        "num_frames": 215,
-        "mel_frames": 860,
-    }
     data = {
         "manifest": "data/prepared/manifest.jsonl",
         "manifest_digest": "0" * 64,
@@ -92,7 +84,7 @@ def test_generate_prints_every_stage_and_never_stays_silent(real_media: Path, tm
         "synthetic": "all",
     }
     card = model_card.make_card(model="regnet_debug", paradigm="gan_mel", config="regnet_debug", data=data)
-    package = _save(tmp_path / "regnet", "gan_mel", regnet, extra={model_card.CARD_KEY: card})
+    package = _save(tmp_path / "regnet", "gan_mel", DEBUG_REGNET, extra={model_card.CARD_KEY: card})
     clip = real_media / "hammer_anvil.mp4"  # 4 s of a real hammer on an anvil
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "v2s_models.cli", "generate", str(clip), "--model", str(package)]
