@@ -22,6 +22,7 @@ from v2s_models import metrics as M
 from v2s_models.evaluation.baselines import SYSTEM, EvalClip, Synthesis
 from v2s_models.evaluation.progress import progress
 from v2s_models.metrics.distribution import soundnet_set
+from v2s_models.metrics.standard.figures import frechet_distance as gram_frechet_distance
 from v2s_models.metrics.stats import Interval, bootstrap_mean, bootstrap_statistic
 from v2s_models.metrics.timbre import resemblyzer_embedding
 
@@ -36,24 +37,9 @@ MEDIAN_METRICS = frozenset(
 )
 
 
-def frechet_distance_lowrank(emb_a: np.ndarray, emb_b: np.ndarray) -> float:
-    """`metrics.frechet_distance` of (N_a, D) and (N_b, D) embeddings through the sets' N x N Gram matrices.
-
-    With A, B the centred sets, tr (S_a S_b)^(1/2) = ||A B^T||_* / sqrt((N_a - 1)(N_b - 1)) (the nonzero
-    eigenvalues of S_a S_b are those of (A B^T)(A B^T)^T / ((N_a - 1)(N_b - 1))), so a set of 32 clips costs an
-    SVD of 32 x 32 instead of an eigendecomposition of D x D: what makes 200 bootstrap resamples affordable.
-    """
-    a, b = np.asarray(emb_a, dtype=np.float64), np.asarray(emb_b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"expected embeddings (N_a, D) and (N_b, D), got {a.shape} and {b.shape}")
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError(f"a covariance needs at least 2 clips per set, got {len(a)} and {len(b)}")
-    ca, cb = a - a.mean(axis=0), b - b.mean(axis=0)
-    na, nb = len(a) - 1, len(b) - 1
-    tr_sqrt = float(np.linalg.svd(ca @ cb.T, compute_uv=False).sum()) / math.sqrt(na * nb)
-    mean_term = float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2))
-    fd = mean_term + float(np.sum(ca * ca)) / na + float(np.sum(cb * cb)) / nb - 2.0 * tr_sqrt
-    return max(fd, 0.0)
+# `metrics.frechet_distance` through the sets' N x N Gram matrix (exact; what makes 200 bootstrap resamples
+# affordable): the standard metrics' implementation serves SoundNet's FD too.
+frechet_distance_lowrank = gram_frechet_distance
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
