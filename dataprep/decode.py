@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from dataprep import io
 from dataprep import progress as progress_args
-from dataprep.params import data_settings, load_params, section
 from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from dataprep.sources import ClipSource, scan, scan_source
+from v2s_models import io
+from v2s_models.params import data_settings, load_params, section
 from v2s_models.settings import DataSettings
 
 DECODE_VERSION = "1"
@@ -42,12 +42,12 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
 def decode_audio_for(path: Path, settings: DataSettings, *, frame_size: tuple[int, int] = (16, 16)):
     """Decodes a clip to a preset: (pcm16-rounded mono float32 (num_samples,), meta, DecodedClip).
 
-    Audio and frames are decoded together (`media.decode_clip`) so both loop with one common period; the
+    Audio and frames are decoded together (`decoding.decode_clip`) so both loop with one common period; the
     decode stage asks for tiny frames, the features stage for frames at the extractor's size.
     """
-    from dataprep import media
+    from v2s_models.media import decoding
 
-    clip = media.decode_clip(path, settings, frame_size=frame_size, require_audio=True)
+    clip = decoding.decode_clip(path, settings, frame_size=frame_size, require_audio=True)
     meta = {
         "info": _jsonable(asdict(clip.info)),
         "source_duration": clip.source_duration,
@@ -63,7 +63,7 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[str, Any]) -> ClipResult:
     import soundfile as sf
 
-    from dataprep import media
+    from v2s_models.media import decoding
 
     clip, out_root, presets = item
     out_root_p = Path(out_root)
@@ -109,7 +109,7 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
                 has_audio=info["has_audio"],
                 audio_stream=meta.get("audio_stream", 0),
             )
-    except media.MediaError as e:
+    except decoding.MediaError as e:
         for settings in presets:  # never leave a stale, complete-looking output of a now-bad file
             shutil.rmtree(out_root_p / settings.name / clip.clip_id, ignore_errors=True)
         return ClipResult(

@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from dataprep import io
 from dataprep import progress as progress_args
-from dataprep.params import data_settings, load_params, section
 from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
+from v2s_models import io
+from v2s_models.params import data_settings, load_params, section
 from v2s_models.settings import HIFIGAN_MEL, DataSettings
 
 FEATURES_VERSION = "2"  # 2: EfficientNet with folded BatchNorm (values change ~1e-5)
@@ -60,7 +60,7 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 
 def build_extractor(cfg: dict[str, Any], threads: int | None = None) -> Any:
-    from dataprep.visual import build_extractor as _build
+    from v2s_models.media.visual import build_extractor as _build
 
     return _build(
         cfg["extractor"],
@@ -81,7 +81,7 @@ def compute_clip_features(
     """All requested features of one clip.
 
     audio: mono float32 (settings.num_samples,), 16-bit values as the decode stage stores them.
-    clip: the `media.DecodedClip` at the extractor's frame size (needed for "visual" only).
+    clip: the `decoding.DecodedClip` at the extractor's frame size (needed for "visual" only).
     """
     assert audio.shape == (settings.num_samples,), f"{audio.shape=} {settings.num_samples=}"
     out: dict[str, np.ndarray] = {}
@@ -94,7 +94,7 @@ def compute_clip_features(
     if "wav_q" in outputs:
         out["wav_q"] = audio_lib.quantize_linear(audio, 256)
     if "visual" in outputs:
-        from dataprep.visual import clip_visual_features
+        from v2s_models.media.visual import clip_visual_features
 
         if extractor is None or clip is None:
             raise ValueError("visual features need an extractor and the decoded frames")
@@ -114,11 +114,11 @@ def decode_for_features(
     path: Path, settings: DataSettings, cfg: dict[str, Any], expected_audio: np.ndarray | None = None
 ) -> Any:
     """Decodes frames at the extractor's size; the audio must equal what the decode stage stored."""
-    from dataprep import media
     from dataprep.decode import pcm16
+    from v2s_models.media import decoding
 
     size = int(cfg["image_size"])
-    clip = media.decode_clip(path, settings, frame_size=(size, size), require_audio=True)
+    clip = decoding.decode_clip(path, settings, frame_size=(size, size), require_audio=True)
     if expected_audio is not None and not np.array_equal(pcm16(clip.audio), expected_audio):
         raise ValueError(
             f"{path}: the decoded audio differs from the decode stage's; re-run the decode stage"
@@ -129,14 +129,14 @@ def decode_for_features(
 def compute_per_second(
     path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any], extractor: Any
 ) -> dict[str, np.ndarray]:
-    from dataprep import media
     from dataprep.persecond import per_second_features
+    from v2s_models.media import decoding
 
-    frames = media.read_frames(
+    frames = decoding.read_frames(
         path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration
     )
     seconds = max(1, int(settings.duration))
-    index = media.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
+    index = decoding.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
     feats = per_second_features(frames[index], audio, sample_rate=settings.sample_rate, extractor=extractor)
     return {k: v.astype(np.float32) for k, v in feats.items()}
 
@@ -146,7 +146,7 @@ def _features_one(
 ) -> ClipResult:
     import soundfile as sf
 
-    from dataprep import media
+    from v2s_models.media import decoding
 
     row, decoded_root, out_root, cfg, preset_dicts = item
     clip_id, path = row["clip_id"], Path(row["source_path"])
@@ -212,7 +212,7 @@ def _features_one(
                     "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
                 },
             )
-    except (media.MediaError, ValueError, RuntimeError, OSError) as e:
+    except (decoding.MediaError, ValueError, RuntimeError, OSError) as e:
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
         reason = getattr(e, "reason", "features_failed")

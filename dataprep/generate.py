@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataprep.params import load_params, section
+from v2s_models.params import load_params, section
 
 
 def main(argv: list[str] | None = None) -> int:

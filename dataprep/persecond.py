@@ -2,7 +2,7 @@
 
 The system's source used YouTube-8M-style features: one frame per second, 1024-d RGB (Inception, PCA'd) and
 128-d audio (a VGGish embedding, PCA'd), up to 300 seconds. Neither network can be had offline, so:
-    - appearance: the chosen image extractor (dataprep.visual, e.g. EfficientNet-Lite0 1280-d) on one frame a
+    - appearance: the chosen image extractor (v2s_models.media.visual, e.g. EfficientNet-Lite0 1280-d) on one frame a
       second;
     - audio: a 128-band log-mel spectrum averaged over each second, a hand-made stand-in for VGGish's 128-d
       embedding with the same width. Recipe, after VGGish's front end: 10 ms hop, a Hann window of
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataprep.visual import VisualExtractor
 from v2s_models.audio import mel_basis
+from v2s_models.media.visual import VisualExtractor
 
 AUDIO_BANDS = 128
 AUDIO_FMIN = 125.0

@@ -6,58 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dataprep import io
 from dataprep.decode import decode_audio_for
 from dataprep.features import build_extractor, compute_clip_features, compute_per_second, validate_config
-from dataprep.params import data_settings, load_params
-
-DEFAULT_PARAMS: dict[str, Any] = {
-    "presets": {
-        "regnet": {
-            "fps": 21.5,
-            "sample_rate": 22050,
-            "duration": 10.0,
-            "pad_mode": "loop",
-            "mel": {
-                "kind": "regnet",
-                "n_fft": 1024,
-                "hop": 256,
-                "win": 1024,
-                "n_mels": 80,
-                "fmin": 125.0,
-                "fmax": 7600.0,
-            },
-        },
-        "zhou": {
-            "fps": 15.6,
-            "sample_rate": 16000,
-            "duration": 10.0,
-            "pad_mode": "loop",
-            "mel": {
-                "kind": "regnet",
-                "n_fft": 1024,
-                "hop": 256,
-                "win": 1024,
-                "n_mels": 80,
-                "fmin": 125.0,
-                "fmax": 7600.0,
-            },
-        },
-    },
-    "features": {
-        "presets": {"regnet": ["mel", "mel_hifigan", "visual"], "zhou": ["wav_q", "visual"]},
-        "per_second": True,
-        "per_second_preset": "regnet",
-        "flow": "dis",
-        "flow_bound": 20.0,
-        "extractor": "efficientnet_lite0",
-        "extractor_weights": None,
-        "image_size": 96,
-        "workers": 2,
-        "cluster": None,
-    },
-}
-"""Used when no params.yaml is at hand; the repository's params.yaml holds the same values."""
+from v2s_models import io
+from v2s_models.params import DEFAULT_PARAMS, data_settings, load_params
 
 
 def video_features(

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dataprep import io
-from dataprep.params import load_params, section
 from dataprep.sources import SPLIT_NAMES, read_split_lists, scan_source
+from v2s_models import io
+from v2s_models.params import load_params, section
 
 _HASH_SPACE = float(2**256)
 

@@ -78,10 +78,10 @@ def train(
 ) -> dict[str, Any]:
     """Trains params.yaml train.experiments.KEY (or `entry`, {config, set}, under the name KEY) and exports
     models/KEY/{package/, train.json}."""
-    from dataprep.io import write_json
-    from dataprep.params import load_params
     from ray_jobs.train import RUN_STATE_FILE, run_training
     from v2s_models.config import config_hash, load_config
+    from v2s_models.io import write_json
+    from v2s_models.params import load_params
 
     params = load_params(root / "params.yaml")
     entry = dict(entry) if entry is not None else experiment_entry(params, key)
@@ -183,8 +183,8 @@ def filter_stage(*, root: Path, storage: Path | None = None) -> dict[str, Any]:
     data/filtered/{high,low}.jsonl + summary.json (`v2s_models.correlation_filter`), the training sets of the
     `correlation_subsets` ablation grid. The subsets are written to a temporary folder and swapped in whole, so
     a failure leaves the previous ones as they were."""
-    from dataprep.params import load_params
     from v2s_models.correlation_filter import load_tower, score_manifest, write_subsets
+    from v2s_models.params import load_params
 
     entry = filter_entry(load_params(root / "params.yaml"))
     record = train(TOWER_KEY, root=root, storage=storage, entry=entry["tower"])

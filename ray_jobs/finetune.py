@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from dataprep import decode, features, splits
-from dataprep.params import load_params
-from dataprep.single import DEFAULT_PARAMS
 from dataprep.sources import SPLIT_NAMES, VIDEO_SUFFIXES, scan_source
 from v2s_models import finetune
+from v2s_models.params import DEFAULT_PARAMS, load_params
 
 FEATURE_KEYS = ("extractor", "extractor_weights", "image_size", "flow", "flow_bound")
 NEEDED_OUTPUTS = {"gan_mel": ["mel", "visual"], "autoregressive": ["wav_q", "visual"]}

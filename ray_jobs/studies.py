@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from experiments.sweeps import DELETE
+from ray_jobs.declare import DELETE
 from v2s_models.config import ConfigError, apply_overrides, load_config, validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +176,7 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
     def err(key: str, msg: str) -> StudyError:
         return StudyError(f"{where}: {key}: {msg}")
 
-    import experiments.sweeps as helpers  # its constants (DELETE, ONE_CPU) may be imported by a declaration
+    import ray_jobs.declare as helpers  # its constants (DELETE, ONE_CPU) may be imported by a declaration
 
     unknown = sorted(set(c) - KNOWN - {k for k in vars(helpers) if k.isupper()})
     if unknown:

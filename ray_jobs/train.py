@@ -122,9 +122,8 @@ def data_metadata(cfg: Mapping[str, Any], root: Path) -> tuple[Any, dict[str, An
     Data settings and feature settings come from the project's params.yaml (the one the pipeline ran with),
     falling back to the built-in defaults; the fingerprint hashes every clip's feature cache key.
     """
-    from dataprep.params import data_settings, load_params
-    from dataprep.single import DEFAULT_PARAMS
     from v2s_models.data import dataset_fingerprint, feature_dir, read_manifest
+    from v2s_models.params import DEFAULT_PARAMS, data_settings, load_params
 
     params_path = root / "params.yaml"
     params = load_params(params_path) if params_path.is_file() else DEFAULT_PARAMS

@@ -17,9 +17,9 @@ import av
 import pytest
 import yaml
 
-from dataprep.mux import video_duration
 from dataprep.sources import printable
 from tests.corpus import CorpusEntry, build_corpus
+from v2s_models.media.mux import video_duration
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

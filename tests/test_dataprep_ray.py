@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from dataprep import decode, features
-from dataprep.params import load_params
 from dataprep.runner import ClipResult, run_clips
+from v2s_models.params import load_params
 
 pytestmark = pytest.mark.slow
 

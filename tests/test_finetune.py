@@ -194,7 +194,7 @@ def run_finetune_smoke(basetemp: Path, tiny: Path, real_media: Path) -> dict[str
     ray_tmp = Path(f"/tmp/v2s-f-{uuid.uuid4().hex[:6]}")  # short: Ray's socket paths must stay < 108 chars
     env = _env(RAY_TMPDIR=str(ray_tmp))
     log = out / "finetune.log"
-    py, v2s = sys.executable, [sys.executable, "-m", "v2s_models.cli"]
+    py, v2s = sys.executable, [sys.executable, "-m", "experiments.cli"]
     try:
         # the stand-in for the demo model: REGNET debug, 2 epochs on the tiny data
         last = _run(

@@ -495,7 +495,7 @@ def test_output_never_replaces_the_input_or_an_existing_file_and_follows_the_uma
 
     out = tmp_path / "out" / "dog.mp4"
     out.parent.mkdir()
-    stale = out.parent / ".dog.mp4.abc123.part"  # what a killed run leaves (dataprep.io.atomic_path)
+    stale = out.parent / ".dog.mp4.abc123.part"  # what a killed run leaves (v2s_models.io.atomic_path)
     stale.write_bytes(b"half a file")
     old_mask = os.umask(0o002)
     try:

@@ -42,7 +42,7 @@ def _cut(src: Path, dst: Path, seconds: float) -> None:
 def eval_dir(real_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """EVAL_DIR/samples/{real,regnet_demo}/{hammer_anvil,cap_gun}.mp4: 1.2 s clips; regnet_demo's sound is a
     synthetic click train muxed onto the real picture (as `v2s generate` writes its outputs)."""
-    from dataprep.mux import mux_audio
+    from v2s_models.media.mux import mux_audio
 
     root = tmp_path_factory.mktemp("eval")
     sr = 22050

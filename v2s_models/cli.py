@@ -1,61 +1,33 @@
-"""The `v2s` command. Heavy libraries are imported inside each sub-command, so `v2s --help` is instant."""
+"""The library's sub-commands of `v2s` (generate, promote, evaluate, compare, listening-test, ui).
+
+The `v2s` command itself is experiments/cli.py, which adds the data pipeline's and Ray's sub-commands. Modules
+that load torch, PyAV or MLflow are imported inside each sub-command (marked `# lazy:`), so `v2s --help` is
+instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
-
-def _cmd_features(args: argparse.Namespace) -> int:
-    from dataprep.media import MediaError
-    from dataprep.single import video_features
-
-    params = (
-        args.params
-        if args.params is not None
-        else (Path("params.yaml") if Path("params.yaml").is_file() else None)
-    )
-    try:
-        video_features(args.video, args.preset, args.out, params_path=params)
-    except MediaError as e:
-        print(f"error: {args.video}: {e.reason}: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _cmd_synthfoley(args: argparse.Namespace) -> int:
-    from dataprep import synthfoley
-
-    try:
-        paths = synthfoley.generate(
-            args.out,
-            size=None if args.num_clips else args.size,
-            num_clips=args.num_clips,
-            seed=args.seed,
-            workers=args.workers,
-            progress=True,
-        )
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"{len(paths)} clips in {args.out}", file=sys.stderr)
-    return 0
+from v2s_models import model_card, progress
+from v2s_models.listening.cli import register as register_listening_test
+from v2s_models.tracking import default_tracking_uri
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from v2s_models import model_card, progress
-
     progress.enable(sys.stderr, prefix="generate")  # a line per stage, and every few seconds within one
     with progress.stage("loading libraries"):  # a cold start spends most of its time here
         from tqdm import tqdm
 
-        from dataprep.media import MediaError, probe
-        from dataprep.mux import output_format, prepare_outputs
-        from v2s_models.generation import GenerationResult, VideoToSound
+        from v2s_models.generation import GenerationResult, VideoToSound  # lazy: torch
+        from v2s_models.media.decoding import MediaError, probe  # lazy: PyAV
+        from v2s_models.media.mux import output_format, prepare_outputs  # lazy: PyAV
 
     def report(video: Path, item: GenerationResult | Exception) -> None:
         if isinstance(item, Exception):
@@ -114,8 +86,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from v2s_models.registry import promote
-    from v2s_models.tracking import default_tracking_uri
+    from v2s_models.registry import promote  # lazy: MLflow
 
     uri = args.tracking_uri or default_tracking_uri(args.root)
     try:
@@ -126,55 +97,16 @@ def _cmd_promote(args: argparse.Namespace) -> int:
     except Exception as e:  # noqa: BLE001 (MlflowException: an unknown run, model or alias)
         print(f"error: {args.model}: {e}", file=sys.stderr)
         return 1
-    import json
-
     print(json.dumps(out))
     where = f"alias {out['alias']!r} -> " if out["alias"] else ""
     print(f"{out['name']}: {where}version {out['version']} ({out['source']})", file=sys.stderr)
     return 0
 
 
-def _cmd_finetune(args: argparse.Namespace) -> int:
-    import json
-
-    from ray_jobs.finetune import run_finetune
-
-    try:
-        out = run_finetune(
-            args.model,
-            args.data,
-            root=args.root,
-            work=args.work,
-            name=args.name,
-            epochs=args.epochs,
-            lr_scale=args.lr_scale,
-            freeze=args.freeze,
-            val_fraction=args.val_fraction,
-            tracking_uri=args.tracking_uri,
-            workers=args.workers,
-            cluster=args.cluster,
-            address=args.address,
-            num_cpus=args.num_cpus,
-        )
-    except (ValueError, FileNotFoundError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 (MlflowException, Ray's TrainingFailedError: say so, exit non-zero)
-        print(f"error: fine-tuning {args.model} failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    t = out.training
-    final = {k: v for k, v in t.metrics.items() if k.startswith("val/")}
-    print(json.dumps({"run_name": t.run_name, "mlflow_run_id": t.mlflow_run_id, "model_uri": t.model_uri,
-                      "source_val": out.baseline, "val": final}))  # fmt: skip
-    print(f"register it: v2s promote {t.mlflow_run_id} --name NAME", file=sys.stderr)
-    return 0
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from dataprep.media import MediaError
-    from v2s_models.evaluation import evaluate, log_to_mlflow
-    from v2s_models.evaluation.stage import standard_settings
-    from v2s_models.tracking import default_tracking_uri
+    from v2s_models.evaluation import evaluate, log_to_mlflow  # lazy: torch
+    from v2s_models.evaluation.stage import standard_settings  # lazy: torch
+    from v2s_models.media.decoding import MediaError  # lazy: PyAV
 
     root = args.root.resolve()
     out = args.out or root / "evaluations" / _safe_name(args.model)
@@ -217,9 +149,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    import json
-
-    from v2s_models.evaluation import compare_evaluations, comparison_markdown
+    from v2s_models.evaluation import compare_evaluations, comparison_markdown  # lazy: torch
 
     try:
         rows = compare_evaluations(args.eval_a, args.eval_b, n_boot=args.bootstrap, seed=args.seed)
@@ -234,17 +164,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _safe_name(model: str) -> str:
-    import re
-
     name = model.rstrip("/").split("/")[-1] if "://" not in model and ":/" not in model else model
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_") or "model"
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import os
-
-    from v2s_models.tracking import default_tracking_uri
-
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.allow_remote:
         # the UI has no authentication: whoever reaches the port can register models and move aliases
         raise SystemExit(
@@ -276,34 +200,15 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
-def build_parser() -> argparse.ArgumentParser:
+def new_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The top-level parser and its sub-command list, to which each layer adds its commands."""
     ap = argparse.ArgumentParser(prog="v2s", description="v2s: video-to-sound generation research platform")
     sub = ap.add_subparsers(dest="command", required=True)
+    return ap, sub
 
-    f = sub.add_parser(
-        "features", help="write one video's features (as the pipeline computes them) to a folder"
-    )
-    f.add_argument("video", type=Path)
-    f.add_argument(
-        "--preset", default="regnet", help="data convention: regnet | zhou (or one in params.yaml)"
-    )
-    f.add_argument("--out", type=Path, required=True)
-    f.add_argument(
-        "--params",
-        type=Path,
-        default=None,
-        help="params.yaml to read presets and feature settings from (default: ./params.yaml if present)",
-    )
-    f.set_defaults(func=_cmd_features)
 
-    s = sub.add_parser("synthfoley", help="generate the built-in SynthFoley data set into a folder")
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--size", default="tiny", choices=["tiny", "demo"])
-    s.add_argument("--num-clips", type=int, default=None)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=2)
-    s.set_defaults(func=_cmd_synthfoley)
-
+def add_generate(sub: Any) -> None:
+    """`v2s generate`."""
     g = sub.add_parser(
         "generate", help="put sound generated by a trained model on a video (or on every video in a folder)"
     )
@@ -345,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace outputs that exist (never the input video); without it an existing output is an error",
     )
     g.set_defaults(func=_cmd_generate)
+
+
+def add_promote(sub: Any) -> None:
+    """`v2s promote`."""
     pr = sub.add_parser(
         "promote", help="register a trained model and point an alias (candidate | champion) at it"
     )
@@ -362,43 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.set_defaults(func=_cmd_promote)
 
-    ft = sub.add_parser(
-        "finetune",
-        help="fine-tune a trained model on a folder of your own videos (data stages, then Ray Train)",
-    )
-    ft.add_argument(
-        "model", help="models:/<name>@<alias>, another MLflow model URI, a run id or a package folder"
-    )
-    ft.add_argument(
-        "--data", type=Path, required=True, help="folder of videos (category sub-folders, or flat)"
-    )
-    ft.add_argument("--freeze", action="append", default=[], metavar="PREFIX",
-                    help="parameters not trained, repeatable: visual_encoder, discriminators, "
-                         "or a parameter-name prefix such as generator.encoder")  # fmt: skip
-    ft.add_argument("--lr-scale", type=float, default=0.1, help="learning rates times this (default 0.1)")
-    ft.add_argument("--epochs", type=int, default=5)
-    ft.add_argument("--val-fraction", type=float, default=0.2,
-                    help="share of the folder's clips held out for validation without splits/*.txt")  # fmt: skip
-    ft.add_argument("--name", default=None, help="run name (default: <config name>-ft-<folder name>)")
-    ft.add_argument("--work", type=Path, default=None, help="prepared data (default: <root>/finetune/<name>)")
-    ft.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, ray_results/)")
-    ft.add_argument(
-        "--tracking-uri",
-        default=None,
-        help="MLflow store (default: $MLFLOW_TRACKING_URI or <root>/mlflow.db)",
-    )
-    ft.add_argument("--workers", type=int, default=2, help="data-preparation workers")
-    ft.add_argument(
-        "--cluster", default=None, help="data preparation on Ray: local or an address (default: processes)"
-    )
-    ft.add_argument(
-        "--address",
-        default=None,
-        help="Ray cluster for training (default: RAY_ADDRESS, a running one, or local)",
-    )
-    ft.add_argument("--num-cpus", type=int, default=None, help="CPUs of a new local Ray instance")
-    ft.set_defaults(func=_cmd_finetune)
 
+def add_evaluate(sub: Any) -> None:
+    """`v2s evaluate`."""
     ev = sub.add_parser(
         "evaluate", help="evaluate a trained model on a split beside the baselines (metrics, tables, samples)"
     )
@@ -454,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(func=_cmd_evaluate)
 
+
+def add_compare(sub: Any) -> None:
+    """`v2s compare`."""
     cmp_ = sub.add_parser(
         "compare", help="paired per-clip differences of two evaluations of the same clips, with p-values"
     )
@@ -464,10 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--json", action="store_true", help="print the comparison as JSON")
     cmp_.set_defaults(func=_cmd_compare)
 
-    from v2s_models.listening.cli import register as register_listening_test
 
-    register_listening_test(sub)
-
+def add_ui(sub: Any) -> None:
+    """`v2s ui`."""
     ui = sub.add_parser("ui", help="the MLflow UI over the project's store, on 127.0.0.1")
     ui.add_argument("--root", type=Path, default=Path("."), help="project folder (mlflow.db, mlartifacts/)")
     ui.add_argument(
@@ -476,6 +353,18 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--allow-remote", action="store_true", help="opt in to a --host other than loopback")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(func=_cmd_ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The library's commands only (`python -m v2s_models.cli`); the `v2s` command (experiments/cli.py) adds
+    the data pipeline's `features` and `synthfoley` and Ray's `finetune` to these."""
+    ap, sub = new_parser()
+    add_generate(sub)
+    add_promote(sub)
+    add_evaluate(sub)
+    add_compare(sub)
+    register_listening_test(sub)
+    add_ui(sub)
     return ap
 
 

@@ -2,15 +2,15 @@
 
 Pipeline for one video (`VideoToSound.generate_file`):
     1. decode the picture at the model's data settings (`package.data_settings.fps`), frames resized to the
-       feature extractor's square image size as the data pipeline does (`dataprep.media.read_frames`); the
+       feature extractor's square image size as the data pipeline does (`v2s_models.media.decoding.read_frames`); the
        input's own sound is never read (most inputs have none, or silence);
     2. visual features exactly as in training (`package.features`: extractor, weights, image size, flow method
-       and bound, `visual_part`): `dataprep.visual.clip_visual_features`, rounded to float16 and back, since the
+       and bound, `visual_part`): `v2s_models.media.visual.clip_visual_features`, rounded to float16 and back, since the
        pipeline stores them as float16;
     3. the model's sound, window by window (below): a mel voiced by a vocoder (paradigm `gan_mel`: REGNET,
        VarietySound) or a waveform (paradigm `autoregressive`: Zhou et al.'s VisualSampleRNN);
     4. the waveform is cut to the video's duration, written beside the output (`OUT.wav`, 16-bit PCM) and muxed
-       onto the original picture (`dataprep.mux.mux_audio`: packets copied where the container allows).
+       onto the original picture (`v2s_models.media.mux.mux_audio`: packets copied where the container allows).
 
 Any length. The models were trained on windows of `data_settings.duration` (10 s: 215 frames at 21.5 fps).
 - Shorter inputs are fitted to one window the way training clips were (`pad_mode`: looped, or zero-padded with
@@ -558,8 +558,8 @@ def generate_autoregressive(
 
 
 def feature_settings(package: ModelPackage) -> dict[str, Any]:
-    """The package's feature settings over the pipeline's defaults (`dataprep.single.DEFAULT_PARAMS`)."""
-    from dataprep.single import DEFAULT_PARAMS
+    """The package's feature settings over the pipeline's defaults (`v2s_models.params.DEFAULT_PARAMS`)."""
+    from v2s_models.params import DEFAULT_PARAMS
 
     cfg: dict[str, Any] = {k: DEFAULT_PARAMS["features"].get(k) for k in FEATURE_KEYS}
     cfg["visual_part"] = "all"
@@ -587,15 +587,15 @@ class VideoFeatures:
 def reference_mel(path: str | os.PathLike[str], settings: DataSettings) -> Tensor:
     """The mel (n_mels, L) of any audio or video file's sound, its first `settings.duration` seconds, in the
     model's convention (RegNet: `audio.regnet_mel`). Raises MediaError for files without sound."""
-    from dataprep import media
     from v2s_models import audio as audio_lib
+    from v2s_models.media import decoding
 
-    wav = media.read_audio(path, sample_rate=settings.sample_rate, max_duration=settings.duration)
-    level = media.rms_dbfs(wav)
-    if level < media.SILENCE_DBFS:
-        raise media.MediaError(path, "silent_audio", f"the reference is silent (RMS {level:.1f} dBFS)")
+    wav = decoding.read_audio(path, sample_rate=settings.sample_rate, max_duration=settings.duration)
+    level = decoding.rms_dbfs(wav)
+    if level < decoding.SILENCE_DBFS:
+        raise decoding.MediaError(path, "silent_audio", f"the reference is silent (RMS {level:.1f} dBFS)")
     if wav.shape[0] < settings.mel.n_fft:
-        raise media.MediaError(path, "too_short", f"the reference has only {wav.shape[0]} samples")
+        raise decoding.MediaError(path, "too_short", f"the reference has only {wav.shape[0]} samples")
     return torch.from_numpy(audio_lib.mel(wav, settings.sample_rate, settings.mel))
 
 
@@ -620,7 +620,7 @@ class GenerationResult:
     out: Path
     wav_path: Path
     audio: GeneratedAudio
-    mux: Any  # dataprep.mux.MuxResult
+    mux: Any  # v2s_models.media.mux.MuxResult
 
 
 def trusted_extractor_weights(
@@ -666,7 +666,7 @@ class VideoToSound:
         workers: int = 1,
         extractor_weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        from dataprep.visual import build_extractor
+        from v2s_models.media.visual import build_extractor
 
         if package.paradigm not in PARADIGMS:
             raise ValueError(
@@ -724,20 +724,20 @@ class VideoToSound:
 
     def video_features(self, video: str | os.PathLike[str]) -> VideoFeatures:
         """Decodes `video` at the model's fps and computes its visual features (T, D) as in training."""
-        from dataprep import media
-        from dataprep.mux import video_duration
-        from dataprep.visual import clip_visual_features
+        from v2s_models.media import decoding
+        from v2s_models.media.mux import video_duration
+        from v2s_models.media.visual import clip_visual_features
 
         t0 = time.perf_counter()
         duration = video_duration(video)
         size = int(self.features["image_size"])
-        frames = media.read_frames(video, fps=self.settings.fps, size=(size, size))
+        frames = decoding.read_frames(video, fps=self.settings.fps, size=(size, size))
         loop_index = None
         if frames.shape[0] < self.window:  # fitted to one window the way decode_clip fits training clips
             if self.settings.pad_mode == "zero":
-                frames = media.fit_length(frames, self.window, mode="zero")
+                frames = decoding.fit_length(frames, self.window, mode="zero")
             else:
-                loop_index = media.fit_length(np.arange(frames.shape[0]), self.window, mode="loop")
+                loop_index = decoding.fit_length(np.arange(frames.shape[0]), self.window, mode="loop")
         visual = clip_visual_features(
             frames,
             extractor=self.extractor,
@@ -830,8 +830,8 @@ class VideoToSound:
         """
         import soundfile as sf
 
-        from dataprep.io import atomic_path
-        from dataprep.mux import make_readable, mux_audio, output_format, prepare_outputs
+        from v2s_models.io import atomic_path
+        from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs
 
         video, out = Path(video), Path(out)
         output_format(out)  # a bad output name fails before any work
@@ -863,7 +863,7 @@ class VideoToSound:
         """
         from tqdm import tqdm
 
-        from dataprep.media import MediaError
+        from v2s_models.media.decoding import MediaError
 
         folder, out_dir = Path(folder), Path(out_dir)
         videos = find_videos(folder)

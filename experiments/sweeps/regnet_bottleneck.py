@@ -8,7 +8,7 @@ cannot predict. The search covers its width (`aux_dim`, powers of two from 2 to 
 (`onset_corr`: correlation of generated and real onset strength; higher is better).
 """
 
-from experiments.sweeps import ONE_CPU, pow2
+from ray_jobs.declare import ONE_CPU, pow2
 
 BASE = "experiments/configs/regnet/demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

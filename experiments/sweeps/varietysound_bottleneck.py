@@ -7,7 +7,7 @@ video to the decoder; a wide one may carry acoustic content the timbre encoder s
 vision-only validation alignment with another clip's reference timbre (`onset_corr`; higher is better).
 """
 
-from experiments.sweeps import ONE_CPU, pow2
+from ray_jobs.declare import ONE_CPU, pow2
 
 BASE = "experiments/configs/varietysound/demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

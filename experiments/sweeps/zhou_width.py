@@ -7,7 +7,7 @@ sample (nats, teacher forcing; lower is better). The encoders themselves (Frame 
 ablation grid `ablations/zhou_encoders.py`; point BASE at frame_demo.yaml or flow_demo.yaml to size those.
 """
 
-from experiments.sweeps import ONE_CPU, pow2
+from ray_jobs.declare import ONE_CPU, pow2
 
 BASE = "experiments/configs/zhou/seq_demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

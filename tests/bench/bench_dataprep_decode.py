@@ -4,7 +4,7 @@
     .venv/bin/python tests/bench/bench_dataprep_decode.py --quick    # 3 clips, 1 pass (sanity run)
 
 Routes, each in a fresh subprocess so that ru_maxrss is the route's own peak (imports included):
-  ours       dataprep.media.decode_clip(path, REGNET): 215 RGB frames at 224 x 224 and 220500 mono samples
+  ours       v2s_models.media.decoding.decode_clip(path, REGNET): 215 RGB frames at 224 x 224 and 220500 mono samples
              at 22050 Hz, looped to 10 s, then v2s_models.audio.regnet_mel (80 x 860).
   reference  what the REGNET-family preprocessing scripts do: six runs of the `ffmpeg` program per clip
              (cut to 10 s, loop / pad, re-encode to 10 s, extract the audio, resample it to 22050 Hz mono
@@ -77,8 +77,8 @@ def cpu_seconds() -> float:
 
 
 def ours_one(path: Path) -> None:
-    from dataprep.media import decode_clip
     from v2s_models.audio import regnet_mel
+    from v2s_models.media.decoding import decode_clip
     from v2s_models.settings import REGNET
 
     clip = decode_clip(path, REGNET)

@@ -83,7 +83,7 @@ def run_single(task: str, size: int, workers: int, clips: list[str], max_frames:
     if task == "efficientnet_lite0":
         import torch
 
-        from dataprep.visual import build_extractor
+        from v2s_models.media.visual import build_extractor
 
         torch.set_num_threads(workers)
         extractor = build_extractor("efficientnet_lite0", image_size=size, threads=workers)
@@ -93,7 +93,7 @@ def run_single(task: str, size: int, workers: int, clips: list[str], max_frames:
             extractor(frames)
             units += frames.shape[0]
     else:
-        from dataprep.flow import optical_flow
+        from v2s_models.media.flow import optical_flow
 
         wall0, cpu0 = time.perf_counter(), time.process_time()
         for frames in decoded:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dataprep import decode, features
-from dataprep.params import load_params
+from v2s_models.params import load_params
 
 REPO = Path(__file__).resolve().parents[2]
 REAL = REPO.parent / "shared" / "media" / "real"

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from v2s_models.cli import main as v2s_main
+from experiments.cli import main as v2s_main
 
 
 class _Hang(Exception):

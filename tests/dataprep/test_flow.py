@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataprep.flow import consecutive_pairs, flow_to_image, optical_flow
+from v2s_models.media.flow import consecutive_pairs, flow_to_image, optical_flow
 
 SIZE = 64
 SQUARE = 16

@@ -1,4 +1,4 @@
-"""Tests of dataprep.media: length fitting, probing, audio and frame decoding, clip decoding and errors.
+"""Tests of v2s_models.media.decoding: length fitting, probing, audio and frame decoding, clip decoding and errors.
 
 Synthetic media are written with PyAV into a temporary directory: a frame counter encoded as brightness
 (frame i shows i in binary as six dark / bright vertical stripes, which survive h264 and resizing) checks
@@ -16,7 +16,9 @@ import av
 import numpy as np
 import pytest
 
-from dataprep.media import (
+from tests.corpus import _Spec, rotate_mp4
+from tests.corpus import write_media as write_corpus_media
+from v2s_models.media.decoding import (
     SILENCE_DBFS,
     MediaError,
     decode_clip,
@@ -26,8 +28,6 @@ from dataprep.media import (
     read_frames,
     rms_dbfs,
 )
-from tests.corpus import _Spec, rotate_mp4
-from tests.corpus import write_media as write_corpus_media
 from v2s_models.settings import REGNET, ZHOU, DataSettings
 
 REAL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "real"

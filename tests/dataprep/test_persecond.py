@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dataprep.persecond import AUDIO_BANDS, log_mel_per_second, per_second_features
-from dataprep.visual import build_extractor
+from v2s_models.media.visual import build_extractor
 
 SAMPLE_RATE = 16000
 

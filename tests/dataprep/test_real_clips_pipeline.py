@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dataprep import decode, features, splits
-from dataprep.single import DEFAULT_PARAMS
+from v2s_models.params import DEFAULT_PARAMS
 
 pytestmark = pytest.mark.slow
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataprep import io
-from dataprep.params import data_settings, load_params
 from dataprep.sources import SKIP_REASONS, read_split_lists, scan, scan_source, write_dvcignore
 from dataprep.splits import assign_splits, category_report, clip_hash, pin_assignment, split_profile
 from dataprep.synthfoley.generate import official_split
+from v2s_models import io
+from v2s_models.params import data_settings, load_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -161,7 +161,7 @@ def test_params_file_is_valid():
     assert (regnet.num_frames, regnet.num_samples, regnet.num_mel_frames) == (215, 220500, 860)
     assert data_settings(params, "zhou").num_samples == 160000
     from dataprep.features import validate_config
-    from dataprep.single import DEFAULT_PARAMS
+    from v2s_models.params import DEFAULT_PARAMS
 
     validate_config(params["features"])
     assert DEFAULT_PARAMS["features"] == params["features"]  # the CLI's fallback equals the shipped params

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from dataprep.visual import (
+from v2s_models.media.visual import (
     EXTRACTORS,
     VisualExtractor,
     build_extractor,
@@ -212,7 +212,7 @@ def test_clip_visual_features_without_loop_index() -> None:
 def test_folded_batchnorm_matches_the_unfolded_network():
     import torch
 
-    from dataprep.visual import _efficientnet_features_module, fold_batchnorm, load_efficientnet_lite0
+    from v2s_models.media.visual import _efficientnet_features_module, fold_batchnorm, load_efficientnet_lite0
 
     x = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     reference = _efficientnet_features_module(load_efficientnet_lite0(image_size=64).eval())

@@ -242,7 +242,7 @@ def write_samples(
 ) -> list[Path]:
     """samples/<system>/<clip>.mp4 for the first `count` clips: the clip's video with each system's sound,
     cut to the clip's own length (one loop period), plus `real`."""
-    from dataprep.mux import mux_audio  # the muxer (PyAV) lives with the data stages
+    from v2s_models.media.mux import mux_audio  # the muxer (PyAV) lives with the data stages
 
     written = []
     for c in list(clips)[: max(0, count)]:

@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 
 def stage_params(root: Path) -> dict[str, Any]:
     """params.yaml's `evaluate` section over DEFAULTS; an unknown key is refused by name."""
-    from dataprep.params import load_params  # the params reader lives with the data stages
+    from v2s_models.params import load_params  # the params reader lives with the data stages
 
     params = load_params(root / "params.yaml")
     cfg = {**DEFAULTS, **(params.get("evaluate") or {})}
@@ -58,7 +58,7 @@ def stage_params(root: Path) -> dict[str, Any]:
 def standard_settings(root: Path) -> dict[str, Any]:
     """params.yaml's `standard_metrics` section (where the standard networks' weights are), relative paths
     resolved against `root`; {} without a params.yaml."""
-    from dataprep.params import load_params  # the params reader lives with the data stages
+    from v2s_models.params import load_params  # the params reader lives with the data stages
 
     if not (root / "params.yaml").is_file():
         return {}

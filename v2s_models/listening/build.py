@@ -153,10 +153,10 @@ def build_test(
     `max_height`: re-encode pictures taller than this (smaller pages); files browsers cannot play are always
     re-encoded (`media.embeddable_mp4`).
     """
-    from dataprep.io import write_json, write_text
-    from dataprep.mux import make_readable
+    from v2s_models.io import write_json, write_text
     from v2s_models.listening.media import embeddable_mp4
     from v2s_models.listening.page import render_page
+    from v2s_models.media.mux import make_readable
 
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):

@@ -193,7 +193,7 @@ def markdown_table(stats: Sequence[Stat], systems: Sequence[str] | None = None) 
 
 def write_summary(stats: Sequence[Stat], path: str | Path) -> None:
     """The stats as JSON (a list of objects) or CSV (one row per system x question), by the file's extension."""
-    from dataprep.io import write_text
+    from v2s_models.io import write_text
 
     path = Path(path)
     rows = [asdict(s) for s in stats]

@@ -9,7 +9,7 @@ rows are validated on the same clips. The sweep refuses to start while a subset 
 Scored on the validation NLL per sample (lower is better).
 """
 
-from experiments.sweeps import ONE_CPU
+from ray_jobs.declare import ONE_CPU
 
 BASE = "experiments/configs/correlation/seq2seq_demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

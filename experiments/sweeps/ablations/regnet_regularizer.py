@@ -7,7 +7,7 @@ reports as worse alignment; the three designs differ in how much temporal detail
 (`lstm_sample` and `conv` keep timing, `lstm_last` only a summary). Width 32 (the authors' shipped setting).
 """
 
-from experiments.sweeps import ONE_CPU
+from ray_jobs.declare import ONE_CPU
 
 BASE = "experiments/configs/regnet/demo.yaml"
 GRID = {

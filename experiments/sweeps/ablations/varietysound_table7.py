@@ -7,7 +7,7 @@ trained from scratch with the same seed and data. The TDAD exists for alignment,
 `onset_corr`; the mel discriminator exists for realism (the paper's MOS). Rows are ranked by `val/mcd_db`, the metric of the paper's table.
 """
 
-from experiments.sweeps import DELETE, ONE_CPU
+from ray_jobs.declare import DELETE, ONE_CPU
 
 BASE = "experiments/configs/varietysound/demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

@@ -15,7 +15,7 @@ adds it; over the paper's config (`experiments/configs/varietysound/paper.yaml`,
 rows differ only in what validation feeds it.
 """
 
-from experiments.sweeps import ONE_CPU
+from ray_jobs.declare import ONE_CPU
 
 BASE = "experiments/configs/varietysound/demo.yaml"
 SET = ONE_CPU  # one CPU a trial (experiments/sweeps/__init__.py)

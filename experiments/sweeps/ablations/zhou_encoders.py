@@ -6,7 +6,7 @@ Each row trains one preset with the same SampleRNN size and data, scored on the 
 log-likelihood per sample (lower is better) and the envelope correlation of a short vision-only generation.
 """
 
-from experiments.sweeps import ONE_CPU
+from ray_jobs.declare import ONE_CPU
 
 GRID = {
     "frame": {"_base_": "experiments/configs/zhou/frame_demo.yaml"},

@@ -9,6 +9,54 @@ import yaml
 
 from v2s_models.settings import DataSettings, MelSettings
 
+DEFAULT_PARAMS: dict[str, Any] = {
+    "presets": {
+        "regnet": {
+            "fps": 21.5,
+            "sample_rate": 22050,
+            "duration": 10.0,
+            "pad_mode": "loop",
+            "mel": {
+                "kind": "regnet",
+                "n_fft": 1024,
+                "hop": 256,
+                "win": 1024,
+                "n_mels": 80,
+                "fmin": 125.0,
+                "fmax": 7600.0,
+            },
+        },
+        "zhou": {
+            "fps": 15.6,
+            "sample_rate": 16000,
+            "duration": 10.0,
+            "pad_mode": "loop",
+            "mel": {
+                "kind": "regnet",
+                "n_fft": 1024,
+                "hop": 256,
+                "win": 1024,
+                "n_mels": 80,
+                "fmin": 125.0,
+                "fmax": 7600.0,
+            },
+        },
+    },
+    "features": {
+        "presets": {"regnet": ["mel", "mel_hifigan", "visual"], "zhou": ["wav_q", "visual"]},
+        "per_second": True,
+        "per_second_preset": "regnet",
+        "flow": "dis",
+        "flow_bound": 20.0,
+        "extractor": "efficientnet_lite0",
+        "extractor_weights": None,
+        "image_size": 96,
+        "workers": 2,
+        "cluster": None,
+    },
+}
+"""Used when no params.yaml is at hand; the repository's params.yaml holds the same values."""
+
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     path = Path(path)

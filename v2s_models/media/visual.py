@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from dataprep.flow import FLOW_METHODS, FlowMethod, flow_to_image, optical_flow
+from v2s_models.media.flow import FLOW_METHODS, FlowMethod, flow_to_image, optical_flow
 
 if TYPE_CHECKING:  # torch is imported lazily: `--help` of the commands using this module stays instant
     import torch
@@ -463,7 +463,7 @@ def clip_visual_features(
         frames: (U, H, W, 3) uint8 RGB. Without `loop_index`, these are the clip's frames (T = U).
             With `loop_index`, these are the decoded frames before looping/repeating.
         extractor: the image network (appearance and rendered flow both go through it).
-        flow_method: "tvl1" or "dis" (see dataprep.flow).
+        flow_method: "tvl1" or "dis" (see v2s_models.media.flow).
         bound: flow clip bound in pixels.
         loop_index: optional (T,) ints in [0, U): output frame t shows frames[loop_index[t]] (a 3 s clip
             looped to 10 s: 215 indices over ~65 decoded frames). The network runs once per distinct frame

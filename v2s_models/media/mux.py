@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from dataprep.io import atomic_path
-from dataprep.media import MediaError, _open_container, _stream_duration, _video_stream
+from v2s_models.io import atomic_path
+from v2s_models.media.decoding import MediaError, _open_container, _stream_duration, _video_stream
 
 OUTPUT_FORMATS: dict[str, str] = {
     ".mp4": "mp4",
@@ -151,7 +151,7 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
 
 
 def stale_parts(out: str | os.PathLike[str]) -> list[Path]:
-    """Temporary files an interrupted write of `out` left beside it (`.<name>.*.part`, dataprep.io)."""
+    """Temporary files an interrupted write of `out` left beside it (`.<name>.*.part`, v2s_models.io)."""
     out = Path(out)
     if not out.parent.is_dir():
         return []
@@ -312,7 +312,7 @@ def mux_audio(
     samples = _fit_audio(audio, int(round(duration * sample_rate)))
     aac_rate = aac_sample_rate(sample_rate)
     if aac_rate != sample_rate:
-        from dataprep.media import _resample
+        from v2s_models.media.decoding import _resample
 
         samples = _fit_audio(_resample(samples, sample_rate, aac_rate), int(round(duration * aac_rate)))
     n_samples = samples.shape[1]
