@@ -170,16 +170,77 @@ def card_of_run(client: Any, run_id: str) -> dict[str, Any] | None:
         return None
 
 
+EVALUATION_EXPERIMENT = "evaluation"  # v2s_models.evaluation.stage logs every evaluation run there
+EVALUATION_MARK = "<!-- v2s evaluation -->"  # the description's evaluation section starts here
+
+
+def latest_evaluation(client: Any, training_run_id: str) -> Any | None:
+    """The latest finished full evaluation run (tag `v2s.selection=full`, the model's own run, not a baseline's)
+    of the model trained by `training_run_id`, or None. Quick (max_clips) evaluations never count."""
+    exp = client.get_experiment_by_name(EVALUATION_EXPERIMENT)
+    if exp is None:
+        return None
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=(
+            f"tags.`v2s.training_run_id` = '{training_run_id}' and tags.`v2s.selection` = 'full' "
+            "and tags.`v2s.system_role` = 'model' and attributes.status = 'FINISHED'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def evaluation_figures(metrics: Mapping[str, float]) -> dict[str, float]:
+    """HEADLINE_METRICS (with their `_ci95_low` / `_ci95_high`) among an evaluation run's metrics."""
+    keys = [f"{k}{s}" for k in HEADLINE_METRICS for s in ("", "_ci95_low", "_ci95_high")]
+    return {k: float(metrics[k]) for k in keys if k in metrics}
+
+
+def evaluation_section(run: Any) -> str:
+    """Markdown: which evaluation, on what, and its headline figures with their 95 % intervals."""
+    tags, m = run.data.tags, run.data.metrics
+    shown = []
+    for k in HEADLINE_METRICS:
+        if k in m:
+            ci = (
+                f" [{m[k + '_ci95_low']:.4g}, {m[k + '_ci95_high']:.4g}]"
+                if k + "_ci95_low" in m and k + "_ci95_high" in m
+                else ""
+            )
+            shown.append(f"{k} {m[k]:.4g}{ci}")
+    return (
+        f"{EVALUATION_MARK}\n**Evaluation** (run `{run.info.run_id}`, experiment `{EVALUATION_EXPERIMENT}`): "
+        f"{tags.get('v2s.split', '?')} split, {tags.get('v2s.clips', '?')} clips (every clip), seed "
+        f"{tags.get('v2s.seed', '?')}, data {tags.get('v2s.data_fingerprint', '?')}: "
+        + (", ".join(shown) or "no headline figure")
+        + " (value [95 % interval])"
+    )
+
+
 def annotate_version(client: Any, name: str, version: str) -> dict[str, Any] | None:
     """Copies the card of version `version`'s training run (its `v2s.card.json` tag) onto the registered
-    version: `v2s.card.*` tags, and the description (Markdown) when the version has none. Returns the card, or
-    None when the run has none."""
+    version: `v2s.card.*` tags, and the description (Markdown) when the version has none. The latest full
+    evaluation of that run (`latest_evaluation`) adds its headline figures to the card's `evaluation` (tags
+    `v2s.card.eval.*`, `v2s.evaluation_run_id`) and its own section to the description, replacing an earlier
+    evaluation's section only. Returns the card, or None when the run has none."""
     mv = client.get_model_version(name, version)
     card = card_of_run(client, mv.run_id) if mv.run_id else None
     if card is None:
         return None
-    if not mv.description:  # a description someone (or the evaluation) wrote stays
-        client.update_model_version(name, version, description=to_markdown(card))
+    written = to_markdown(card)  # the card as the run recorded it (no evaluation yet)
+    evaluation = latest_evaluation(client, mv.run_id)
+    if evaluation is not None:
+        card["evaluation"] = evaluation_figures(evaluation.data.metrics)
+    base = (mv.description or "").split(EVALUATION_MARK)[0].rstrip()
+    if not base or base == written:  # the card v2s wrote is brought up to date; anyone else's text stays
+        base = to_markdown(card)
+    description = base + ("\n\n" + evaluation_section(evaluation) if evaluation is not None else "")
+    if description != (mv.description or ""):
+        client.update_model_version(name, version, description=description)
     for k, v in to_tags(card).items():
         client.set_model_version_tag(name, version, k, v)
+    if evaluation is not None:
+        client.set_model_version_tag(name, version, "v2s.evaluation_run_id", evaluation.info.run_id)
     return card

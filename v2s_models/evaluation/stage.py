@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,33 +81,205 @@ def _flat_metrics(prefix: str, metrics: Mapping[str, Interval]) -> dict[str, flo
     return out
 
 
-def log_to_mlflow(evaluation: Evaluation, run_id: str, *, tracking_uri: str) -> None:
-    """The evaluation's figures as metrics `eval/<system>/<metric>` with `.../ci95_low` and `.../ci95_high`,
-    and its tables / plots as artifacts (`evaluation/`) of MLflow run `run_id` (the run that trained the model)."""
+EVALUATION_EXPERIMENT = "evaluation"  # every evaluation run of every model, and the report's `results` run
+EVALUATION_DESCRIPTION = (
+    "v2s evaluations: one run per evaluation of a model (tag v2s.system = the model's name; metrics onset_f1, "
+    "mcd_db, ... with _ci95_low / _ci95_high, the same names for every model), with a child run per baseline "
+    "system (real re-voiced, same category, silence). Select the models' runs and Compare to line them up; "
+    "tags v2s.model, v2s.split, v2s.max_clips, v2s.seed, v2s.data_fingerprint, v2s.dvc_experiment say what "
+    "was evaluated; v2s.selection = full | quick (a max_clips sample: never copied to the registry)."
+)
+TAG = "v2s."
+
+
+def figures(metrics: Mapping[str, Interval]) -> dict[str, float]:
+    """One system's figures under the same names for every model and system: `<metric>` with
+    `<metric>_ci95_low` and `<metric>_ci95_high` (finite values only)."""
+    out = {}
+    for k, iv in metrics.items():
+        if isinstance(iv, Interval) and math.isfinite(iv.value):
+            out[k] = float(iv.value)
+            if math.isfinite(iv.low) and math.isfinite(iv.high):
+                out[f"{k}_ci95_low"] = float(iv.low)
+                out[f"{k}_ci95_high"] = float(iv.high)
+    return out
+
+
+def headline(evaluation: Evaluation) -> dict[str, float]:
+    """The model's own headline figures, flat (`evaluations/KEY/headline.json`, the DVC metric): `clips`, then
+    each HEADLINE metric the evaluation has, with its interval's bounds for onset_f1 and mcd_db."""
+    own = evaluation.summary.get(SYSTEM, {})
+    out: dict[str, float] = {"clips": float(evaluation.meta.get("clips", len(evaluation.per_clip)))}
+    for k in HEADLINE:
+        iv = own.get(k)
+        if isinstance(iv, Interval) and math.isfinite(iv.value):
+            out[k] = float(iv.value)
+            if k in ("onset_f1", "mcd_db") and math.isfinite(iv.low) and math.isfinite(iv.high):
+                out[f"{k}_ci95_low"], out[f"{k}_ci95_high"] = float(iv.low), float(iv.high)
+    return out
+
+
+def selection(max_clips: int | None | str) -> str:
+    """`full` (every clip of the split), `quick` (a max_clips sample) or `unknown` (the caller did not say)."""
+    if max_clips == "unknown":
+        return "unknown"
+    return "full" if max_clips is None else "quick"
+
+
+def evaluation_tags(
+    evaluation: Evaluation,
+    training_run_id: str | None,
+    *,
+    max_clips: int | None | str,
+    model_uri: str | None,
+    versions: Sequence[str] = (),
+) -> dict[str, str]:
+    """The tags every run of one evaluation carries (the system's own tag is added per run)."""
+    meta = evaluation.meta
+    tags = {
+        f"{TAG}kind": "evaluation",
+        f"{TAG}model": evaluation.name,
+        f"{TAG}model_uri": model_uri or "",
+        f"{TAG}model_versions": ",".join(versions),
+        f"{TAG}training_run_id": training_run_id or "",
+        f"{TAG}split": str(meta.get("split", "")),
+        f"{TAG}clips": str(meta.get("clips", len(evaluation.per_clip))),
+        f"{TAG}max_clips": "all" if max_clips is None else str(max_clips),
+        f"{TAG}selection": selection(max_clips),
+        f"{TAG}sample": "every clip" if max_clips is None else "category-stratified, seeded",
+        f"{TAG}seed": str(meta.get("seed", "")),
+        f"{TAG}vocoder": str(meta.get("vocoder", "")),
+        f"{TAG}data_fingerprint": str(meta.get("data_fingerprint", "")),
+        f"{TAG}dvc_experiment": os.environ.get("DVC_EXP_NAME", ""),
+        f"{TAG}dvc_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", ""),
+    }
+    return {k: v for k, v in tags.items() if v != ""}
+
+
+def _versions_of_run(client: Any, run_id: str | None) -> list[Any]:
+    if not run_id:
+        return []
+    try:
+        return list(client.search_model_versions(f"run_id = '{run_id}'"))
+    except Exception:  # noqa: BLE001 (a store without a registry: nothing to annotate)
+        return []
+
+
+def log_to_mlflow(
+    evaluation: Evaluation,
+    run_id: str | None,
+    *,
+    tracking_uri: str,
+    max_clips: int | None | str = "unknown",
+    model_uri: str | None = None,
+    artifact_root: str | None = None,
+) -> str:
+    """The evaluation as runs of its own in MLflow experiment `evaluation`; returns the model's run id.
+
+    One run for the model (tag `v2s.system` = its name) and a child run per baseline system, every figure
+    under the same name for every model and system (`onset_f1`, `onset_f1_ci95_low`, `onset_f1_ci95_high`,
+    `mcd_db`, ...), tagged with what was evaluated (`evaluation_tags`), the tables and plots as the model run's
+    artifacts (`evaluation/`), the evaluated clips as its dataset input. `run_id`: the MLflow run that trained
+    the model (tag `v2s.training_run_id`; that run is never written to). `max_clips`: None for every clip of
+    the split (`v2s.selection=full`), N for a quick sample; only a full evaluation reaches the registry
+    (`record_on_registry`).
+    """
+    from mlflow import MlflowClient
+
     from v2s_models.tracking import MLflowTracker  # MLflow: only the stages log
 
-    tracker = MLflowTracker(tracking_uri=tracking_uri, run_id=run_id)
-    flat: dict[str, float] = {}
-    for system, metrics in evaluation.summary.items():
-        flat.update(_flat_metrics(f"eval/{evaluation.name if system == SYSTEM else system}", metrics))
-    tracker.log_metrics(flat, step=0)
-    if evaluation.out is not None:
-        for f in (
-            "metrics.json",
-            "table.md",
-            "table.csv",
-            "per_category.md",
-            "per_category.csv",
-            "per_clip.csv",
-        ):
-            tracker.log_artifact(evaluation.out / f, artifact_path="evaluation")
-        for f in sorted((evaluation.out / "plots").glob("*")):
-            tracker.log_artifact(f, artifact_path="evaluation/plots")
+    client = MlflowClient(tracking_uri=tracking_uri)
+    versions = [f"{mv.name}/{mv.version}" for mv in _versions_of_run(client, run_id)]
+    tags = evaluation_tags(evaluation, run_id, max_clips=max_clips, model_uri=model_uri, versions=versions)
+    meta = evaluation.meta
+    what = f"{meta.get('split', '?')} split, {tags[f'{TAG}clips']} clips ({tags[f'{TAG}selection']})"
+    parent = MLflowTracker.create(
+        tracking_uri=tracking_uri,
+        experiment=EVALUATION_EXPERIMENT,
+        run_name=f"{evaluation.name} {meta.get('split', '?')} {tags[f'{TAG}clips']} clips {tags[f'{TAG}selection']}",
+        artifact_root=artifact_root,
+        tags={
+            **tags,
+            f"{TAG}system": evaluation.name,
+            f"{TAG}system_role": "model",
+            "mlflow.note.content": (
+                f"Evaluation of {evaluation.name} on the {what}; model {model_uri or '?'}, training run "
+                f"{run_id or '?'}; baselines in the child runs."
+            ),
+        },
+        description=EVALUATION_DESCRIPTION,
+    )
+    try:
+        parent.log_metrics(figures(evaluation.summary.get(SYSTEM, {})), step=0)
+        if meta.get("data_fingerprint"):
+            parent.log_dataset(
+                name=f"{meta.get('split', 'test')} split",
+                digest=str(meta["data_fingerprint"]),
+                source=str(evaluation.out or ""),
+                profile={"clips": tags[f"{TAG}clips"], "max_clips": tags[f"{TAG}max_clips"]},
+                context="evaluation",
+            )
+        for system, metrics in evaluation.summary.items():
+            if system == SYSTEM:
+                continue
+            child = MLflowTracker.create(
+                tracking_uri=tracking_uri,
+                experiment=EVALUATION_EXPERIMENT,
+                run_name=f"{system} (baseline of {evaluation.name})",
+                artifact_root=artifact_root,
+                tags={
+                    **tags,
+                    f"{TAG}system": system,
+                    f"{TAG}system_role": "baseline",
+                    "mlflow.parentRunId": str(parent.run_id),
+                },
+            )
+            child.log_metrics(figures(metrics), step=0)
+            child.end("FINISHED")
+        if evaluation.out is not None:
+            for f in (
+                "metrics.json",
+                "table.md",
+                "table.csv",
+                "per_category.md",
+                "per_category.csv",
+                "per_clip.csv",
+            ):
+                if (evaluation.out / f).is_file():
+                    parent.log_artifact(evaluation.out / f, artifact_path="evaluation")
+            for f in sorted((evaluation.out / "plots").glob("*")):
+                parent.log_artifact(f, artifact_path="evaluation/plots")
+    except BaseException:
+        parent.end("FAILED")
+        raise
+    parent.end("FINISHED")
+    return str(parent.run_id)
+
+
+def record_on_registry(training_run_id: str | None, *, tracking_uri: str) -> list[str]:
+    """Every registered version of the training run's model gets its latest full evaluation (headline figures
+    as `v2s.card.eval.*` tags, a section of its description): `model_card.annotate_version`. Returns the
+    versions annotated (`name/version`). Call only after a full evaluation."""
+    from mlflow import MlflowClient
+
+    from v2s_models import model_card
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    done = []
+    for mv in _versions_of_run(client, training_run_id):
+        model_card.annotate_version(client, mv.name, str(mv.version))
+        done.append(f"{mv.name}/{mv.version}")
+    return done
+
+
+HEADLINE_FILE = "headline.json"  # evaluations/KEY/headline.json: the evaluate stage's DVC metric
 
 
 def evaluate_stage(key: str, *, root: Path) -> Evaluation:
-    """DVC stage `evaluate@KEY`: models/KEY/package -> evaluations/KEY, logged to the model's MLflow run."""
-    from v2s_models.tracking import default_tracking_uri
+    """DVC stage `evaluate@KEY`: models/KEY/package -> evaluations/KEY (with the flat `headline.json`), logged
+    as runs of their own in MLflow experiment `evaluation`; a full evaluation (max_clips null) also annotates
+    the registered versions of the model's training run."""
+    from v2s_models.tracking import default_artifact_root, default_tracking_uri
 
     cfg = stage_params(root)
     model_dir = root / "models" / key
@@ -132,8 +305,25 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
         bootstrap_sets=int(cfg["bootstrap_sets"]),
         standard_settings=standard_settings(root),
     )
+    if result.out is not None:
+        (result.out / HEADLINE_FILE).write_text(json.dumps(headline(result), indent=2) + "\n")
     if record.get("mlflow_run_id"):
-        log_to_mlflow(result, record["mlflow_run_id"], tracking_uri=default_tracking_uri(root))
+        uri = default_tracking_uri(root)
+        eval_run = log_to_mlflow(
+            result,
+            record["mlflow_run_id"],
+            tracking_uri=uri,
+            max_clips=cfg["max_clips"],
+            model_uri=record.get("model_uri"),
+            artifact_root=default_artifact_root(root),
+        )
+        note = f"MLflow: evaluation run {eval_run} (experiment {EVALUATION_EXPERIMENT})"
+        if cfg["max_clips"] is None:
+            versions = record_on_registry(record["mlflow_run_id"], tracking_uri=uri)
+            note += f"; registered versions annotated: {', '.join(versions) or 'none'}"
+        else:
+            note += f"; a quick evaluation (max_clips={cfg['max_clips']}): the registry is left as it was"
+        print(note, flush=True)
     print((result.out / "table.md").read_text() if result.out else "", flush=True)
     return result
 
