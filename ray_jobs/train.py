@@ -49,6 +49,7 @@ from typing import Any
 import yaml
 
 from v2s_models import model_card
+from v2s_models.lineage import describe_lineage
 
 RUN_STATE_FILE = "v2s_run.json"
 PACKAGE_DIR = "package"
@@ -344,7 +345,7 @@ def run_training(
             tags.update(source.tags)
             tags[f"{finetune.TAG_PREFIX}.freeze"] = ", ".join(init_spec.freeze)
             tags.update(dict(extra_tags or {}))
-            lineage = finetune.describe_lineage(tags) or ""
+            lineage = describe_lineage(tags) or ""
             tags["mlflow.note.content"] = f"{lineage}\n\n{model_card.to_markdown(card)}"  # then the card
         tracker = _open_tracker(
             cfg,

@@ -22,13 +22,8 @@ import pytest
 import torch
 
 from v2s_models.config import load_config
-from v2s_models.finetune import (
-    InitFrom,
-    describe_lineage,
-    frozen_names,
-    initialise,
-    load_weights,
-)
+from v2s_models.finetune import InitFrom, frozen_names, initialise, load_weights
+from v2s_models.lineage import describe_lineage
 from v2s_models.training import loop
 
 REPO = Path(__file__).resolve().parents[1]

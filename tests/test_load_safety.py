@@ -31,7 +31,7 @@ from v2s_models.generation import VideoToSound, build_vocoder, trusted_extractor
 from v2s_models.package import META_FILE, load_package, save_package
 from v2s_models.registry import CHECKPOINT_META_FILE, promote, resolve_model
 from v2s_models.settings import REGNET
-from v2s_models.training.loop import CHECKPOINT_FILE
+from v2s_models.training.checkpoint import CHECKPOINT_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = {"extractor": "random_projection", "image_size": 32, "flow": "dis", "flow_bound": 20.0}

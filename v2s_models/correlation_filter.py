@@ -160,7 +160,7 @@ def load_tower(checkpoint: str | Path, *, config: str | Path | None = None) -> C
     """A trained tower from a model package folder, or from a training checkpoint plus its config."""
     from v2s_models.config import instantiate, load_config
     from v2s_models.package import META_FILE, load_package
-    from v2s_models.training.loop import load_checkpoint
+    from v2s_models.training.checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     if (checkpoint / META_FILE).is_file():

@@ -21,7 +21,7 @@ Part names (`PARTS`) spare users the module layout: `visual_encoder` (REGNET's `
 VarietySound's `generator.temporal_encoder`) and `discriminators` (every trained module but the generator).
 
 Lineage: `lineage` describes the source (registered name and version, logged model id, training run) as MLflow
-tags `v2s.init_from.*`; `describe_lineage` turns those tags into the sentence `v2s promote` writes into the new
+tags `v2s.init_from.*`; `lineage.describe_lineage` turns those tags into the sentence `v2s promote` writes into the new
 model version's description. mlflow is imported lazily, only when a reference needs the tracking store.
 """
 
@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from v2s_models.lineage import TAG_PREFIX
 from v2s_models.training.base import Solver, build_schedule
 
 PARTS: dict[str, dict[str, str]] = {
@@ -45,7 +46,6 @@ PARTS: dict[str, dict[str, str]] = {
     },
 }
 DISCRIMINATORS = "discriminators"
-TAG_PREFIX = "v2s.init_from"
 
 
 @dataclass(frozen=True)
@@ -216,7 +216,7 @@ def initialise(
 # ------------------------------------------------------------------------------------------- sources
 def source_weights(ref: str, *, tracking_uri: str | None = None) -> SourceWeights:
     """The weights of model `ref` (anything `registry.resolve_model` reads) and its lineage tags."""
-    from v2s_models import registry
+    from v2s_models import registry  # lazy: MLflow, which training without a source model never loads
 
     package = registry.resolve_model(ref, tracking_uri=tracking_uri)
     state = {
@@ -241,7 +241,7 @@ def lineage(
         return tags
     from mlflow import MlflowClient
 
-    from v2s_models import registry
+    from v2s_models import registry  # lazy: MLflow
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     if ref.startswith("models:/") and not ref.startswith("models:/m-"):
@@ -266,20 +266,3 @@ def lineage(
     if logged.source_run_id:
         tags[f"{TAG_PREFIX}.run_id"] = str(logged.source_run_id)
     return tags
-
-
-def describe_lineage(tags: Mapping[str, str]) -> str | None:
-    """One sentence saying where a fine-tuned model came from (None when `tags` hold no `v2s.init_from`)."""
-    ref = tags.get(TAG_PREFIX)
-    if not ref:
-        return None
-    name, version = tags.get(f"{TAG_PREFIX}.model_name"), tags.get(f"{TAG_PREFIX}.model_version")
-    source = f"{name} version {version} ({ref})" if name and version else ref
-    parts = [f"Fine-tuned from {source}"]
-    if tags.get(f"{TAG_PREFIX}.run_id"):
-        parts.append(f"source training run {tags[f'{TAG_PREFIX}.run_id']}")
-    if tags.get(f"{TAG_PREFIX}.data"):
-        parts.append(f"on the videos in {tags[f'{TAG_PREFIX}.data']}")
-    frozen = tags.get(f"{TAG_PREFIX}.freeze")
-    parts.append(f"frozen: {frozen}" if frozen else "nothing frozen")
-    return "; ".join(parts) + "."

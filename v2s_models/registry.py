@@ -40,8 +40,8 @@ import yaml
 
 from v2s_models import model_card
 from v2s_models.config import build_component
-from v2s_models.finetune import TAG_PREFIX as LINEAGE_TAG_PREFIX
-from v2s_models.finetune import describe_lineage
+from v2s_models.lineage import TAG_PREFIX as LINEAGE_TAG_PREFIX
+from v2s_models.lineage import describe_lineage
 from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
 from v2s_models.settings import DataSettings, get_preset
 
@@ -94,7 +94,7 @@ def default_inference_modules(config: Mapping[str, Any]) -> list[str]:
 def latest_checkpoint(path: str | Path) -> Path:
     """`path` itself if it holds `checkpoint.pt`, else its newest `checkpoint_*` sub-folder (a Ray run folder;
     Ray Train names them `checkpoint_<date>_<time>`, so the last in sorted order is the newest)."""
-    from v2s_models.training.loop import CHECKPOINT_FILE
+    from v2s_models.training.checkpoint import CHECKPOINT_FILE
 
     path = Path(path)
     if (path / CHECKPOINT_FILE).is_file():
@@ -120,7 +120,7 @@ def package_from_checkpoint(
     Missing arguments come from the folder's `v2s_checkpoint.yaml`; without one, `config` is required, the data
     settings default to the config's `data.preset` (regnet) and the modules to every non-discriminator.
     """
-    from v2s_models.training.loop import load_checkpoint
+    from v2s_models.training.checkpoint import load_checkpoint
 
     ckpt_dir = latest_checkpoint(ckpt_dir)
     meta: dict[str, Any] = {}
@@ -477,7 +477,7 @@ def promote(
 
 def _record_lineage(client: Any, name: str, version: str, model_id: str) -> None:
     """A fine-tuned model's new version says where it came from: the training run's `v2s.init_from*` tags become
-    the version's tags, and `finetune.describe_lineage`'s sentence opens its description (before the card)."""
+    the version's tags, and `lineage.describe_lineage`'s sentence opens its description (before the card)."""
     run_id = client.get_logged_model(model_id).source_run_id
     tags = client.get_run(run_id).data.tags if run_id else {}
     lineage = describe_lineage(tags)

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from v2s_models.config import config_hash
 from v2s_models.finetune import InitFrom, initialise
 from v2s_models.training.base import Solver
+from v2s_models.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 SOLVERS: dict[str, str] = {
     "gan_mel": "v2s_models.training.gan_mel.GanMelSolver",
@@ -29,7 +30,6 @@ SOLVERS: dict[str, str] = {
     "correlation": "v2s_models.training.contrastive.CorrelationSolver",
     "vocoder": "v2s_models.training.vocoder.VocoderSolver",
 }
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def solver_class(paradigm: str) -> type[Solver]:
@@ -158,13 +158,6 @@ def save_checkpoint(
     torch.save(payload, tmp)
     tmp.replace(path / CHECKPOINT_FILE)
     return path / CHECKPOINT_FILE
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    f = path / CHECKPOINT_FILE if path.is_dir() else path
-    if not f.is_file():
-        raise FileNotFoundError(f"no checkpoint at {f}")
-    return torch.load(f, map_location="cpu", weights_only=True)
 
 
 def run_epoch(solver: Solver, loader: DataLoader, *, max_steps: int | None = None) -> dict[str, float]:
