@@ -27,8 +27,13 @@ name; the format: `ray_jobs/studies.py`). The driver (this process):
    model as alias `candidate` of REGISTER_AS (smoke runs: `<REGISTER_AS>-smoke`) with tags naming the sweep and
    its parent run, and stops the MLflow server.
 
-Resuming: the Tune experiment lives in `<root>/ray_results/sweeps/<name>/` (`v2s_sweep.json` keeps the parent
-run id and the declaration's fingerprint). Submitting the same name again restores it (`Tuner.restore`):
+Storage: the Tune experiment (its state, the searcher's, every trial's Ray Train checkpoints under `train/`) lives
+in `<storage>/sweeps/<name>/`, `<storage>` being `$V2S_RAY_STORAGE` (an `s3://bucket/prefix` every node reaches,
+the endpoint and credentials from the environment as for training; or a folder) or else `<root>/ray_results`.
+This machine keeps `v2s_sweep.json` (the parent run id, the declaration's fingerprint, the status) in
+`<root>/ray_results/sweeps/<name>/` (the storage folder when it is one).
+
+Resuming: Submitting the same name again restores it (`Tuner.restore`):
 finished trials are not run again, unfinished and failed ones continue, each from its Ray Train checkpoint and
 into its own MLflow run. A finished sweep is not run again (the command prints its result); the same name with
 another declaration is refused.
@@ -183,6 +188,7 @@ def run_sweep(
     """Runs (or resumes) `sweep` (a loaded `ray_jobs.studies.Sweep`); see the module docstring."""
     from mlflow import MlflowClient
 
+    from ray_jobs.cluster import is_uri, ray_storage
     from ray_jobs.mlflow_server import MlflowServer
     from v2s_models.tracking import (
         MLflowTracker,
@@ -199,8 +205,13 @@ def run_sweep(
         raise ValueError(f"invalid sweep name {name!r} (a folder name: no '/', not hidden)")
     root = Path(root).resolve()
     check_data(sweep, root)
-    storage = root / "ray_results" / "sweeps"
-    sweep_dir = storage / name
+    base = ray_storage(None, root)  # $V2S_RAY_STORAGE (a folder or an s3:// URI), else <root>/ray_results
+    remote = is_uri(base)
+    storage = (root / "ray_results" if remote else Path(base)) / "sweeps"
+    sweep_dir = storage / name  # this machine's folder: the state file, the MLflow server's log
+    # Tune's experiment and the trials' Ray Train runs
+    tune_storage = f"{base}/sweeps" if remote else str(storage)
+    tune_path = f"{tune_storage}/{name}"
     state_path = sweep_dir / STATE_FILE
     state = _read_state(state_path)
     fingerprint = sweep.fingerprint()
@@ -296,7 +307,8 @@ def run_sweep(
         _write_state(state_path, state)
 
         plan = {
-            "sweep": sweep, "name": name, "root": str(root), "train_storage": str(sweep_dir / TRAIN_DIR),
+            "sweep": sweep, "name": name, "root": str(root), "train_storage": f"{tune_path}/{TRAIN_DIR}",
+            "state_dir": str(sweep_dir / TRAIN_DIR),
             "tracking_uri": tracking_uri, "experiment": name, "parent_run_id": parent.run_id,
             "temporary_server": server is not None,  # its links die with the sweep: trials print none
         }  # fmt: skip
@@ -304,11 +316,11 @@ def run_sweep(
         t_fit = time.perf_counter()
         # Tune's default loggers include TensorBoard's (and its hint); _new_tuner adds the JSON and CSV ones back
         os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # read by Tuner.fit in this process
-        if tune.Tuner.can_restore(str(sweep_dir)):
-            print(f"[sweep] restoring {sweep_dir} (finished trials are kept)")
-            tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
+        if tune.Tuner.can_restore(tune_path):
+            print(f"[sweep] restoring {tune_path} (finished trials are kept)")
+            tuner = tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True)
         else:
-            tuner = _new_tuner(sweep, trainable, name=name, storage=storage, epochs=epochs,
+            tuner = _new_tuner(sweep, trainable, name=name, storage=tune_storage, epochs=epochs,
                                concurrency=concurrency, state_path=state_path)  # fmt: skip
         results = tuner.fit()
         t_done = time.perf_counter()
@@ -402,7 +414,7 @@ def finite_size(space: Mapping[str, Mapping[str, list[Any]]]) -> int | None:
 
 
 def _new_tuner(
-    sweep: Any, trainable: Any, *, name: str, storage: Path, epochs: int, concurrency: int, state_path: Path
+    sweep: Any, trainable: Any, *, name: str, storage: str, epochs: int, concurrency: int, state_path: Path
 ) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
@@ -431,7 +443,7 @@ def _new_tuner(
         tune_config=tune_config,
         run_config=tune.RunConfig(
             name=name,
-            storage_path=str(storage),
+            storage_path=storage,
             verbose=1,
             # result.json / progress.csv as before, without Tune's TensorBoard logger and its hint (v2s uses MLflow)
             callbacks=[CloseTrialRuns(str(state_path)), JsonLoggerCallback(), CSVLoggerCallback()],
@@ -474,11 +486,6 @@ def _collect(
             status = "finished"
         else:
             status = f"stopped at epoch {epoch}"
-            if run is not None and run.info.status == "FAILED":
-                # Stopping a trial kills its Ray Train controller; the trial's run_training may see that as a
-                # failure and end its run FAILED before Tune reports the stop. Tune says stopped: KILLED.
-                client.set_tag(run.info.run_id, "v2s.sweep.stopped_early", "true")
-                client.set_terminated(run.info.run_id, status="KILLED")
         try:
             last: float | None = resolve_metric(metrics, sweep.objective.metric)
         except KeyError:

@@ -15,8 +15,11 @@ sweep runs.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,9 +28,10 @@ import optuna
 from ray import tune
 from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 
 from ray_jobs.studies import Sweep, resolve_metric, trial_config
+from ray_jobs.sweep import finite_size
 
 OBJECTIVE_KEY = "objective"
 TRIAL_TAG = "v2s.sweep.trial_id"
@@ -69,17 +73,40 @@ class FinishingASHA(ASHAScheduler):
     Plain ASHA stops a trial when it reaches `max_t`, and may stop it at a rung equal to its last epoch: either
     kills the trial right after its last report, before `run_training` has saved its model package and closed
     its MLflow run, and the compute is spent by then anyway. The result still counts for later trials' cutoffs
-    (ASHA records it when the trial completes).
+    (ASHA records it when the trial completes). Only ASHA's public constructor and `on_trial_result` are used:
+    the last epoch is kept here, not read back from ASHA.
     """
 
+    def __init__(self, *, time_attr: str, max_t: int, **kwargs: Any) -> None:
+        super().__init__(time_attr=time_attr, max_t=max_t, **kwargs)
+        self.finish_attr, self.finish_at = time_attr, max_t
+
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if result.get(self._time_attr, 0) >= self._max_t:
+        if result.get(self.finish_attr, 0) >= self.finish_at:
             return TrialScheduler.CONTINUE
         return super().on_trial_result(tune_controller, trial, result)
 
 
-class DistinctOptunaSearch(OptunaSearch):
-    """Ray Tune's OptunaSearch (TPE, seeded) that does not suggest a point again while unseen points remain.
+def optuna_distributions(space: Mapping[str, Mapping[str, list[Any]]]) -> dict[str, Any]:
+    """The declaration's distributions (ray_jobs.studies) as Optuna's: choice -> categorical, loguniform and
+    uniform -> float (log or not), randint -> int with both bounds included."""
+    out: dict[str, Any] = {}
+    for key, dist in space.items():
+        ((name, args),) = dist.items()
+        if name == "choice":
+            out[key] = optuna.distributions.CategoricalDistribution(list(args))
+        elif name in ("loguniform", "uniform"):
+            out[key] = optuna.distributions.FloatDistribution(
+                float(args[0]), float(args[1]), log=name == "loguniform"
+            )
+        else:
+            out[key] = optuna.distributions.IntDistribution(int(args[0]), int(args[1]))
+    return out
+
+
+class DistinctOptunaSearch(Searcher):
+    """A Ray Tune searcher over an Optuna study it owns (Optuna's public ask-and-tell interface; TPE by default),
+    that does not suggest a point again while unseen points remain.
 
     Optuna's TPE draws its first `n_startup_trials` at random, with replacement, and TPE itself repeats points of a
     small categorical space: 8 trials over 12 points drew only 5 distinct points in docs/benchmarks.md's first run,
@@ -87,50 +114,122 @@ class DistinctOptunaSearch(OptunaSearch):
     told to Optuna as failed (TPE ignores failed trials) and Optuna is asked again, up to `max_tries` times; if it
     still proposes seen points, the study takes the unseen point nearest to its last proposal (`nearest_unseen`:
     TPE's favourite is taken, so its closest neighbour is the next best guess), enqueued into the Optuna study so
-    that the trial is Optuna's like any other. Once all `size` points of a finite space (None: infinite, where
-    nothing is enumerated and repeats are only retried) were suggested, repeats are allowed. The seen points are
-    in the searcher's state (`__dict__`), which Tune saves with the sweep, so a resumed sweep remembers them."""
+    that the trial is Optuna's like any other. Once all points of a finite space were suggested, repeats are
+    allowed; an infinite space (a float dimension) only retries repeats.
+
+    `space` is the declaration's (`{"key": {"choice": [...]}}`, see ray_jobs.studies); it is the searcher's own, so
+    the Tune config given to `set_search_properties` is not read. A trial that ends with the metric is told to
+    Optuna as COMPLETE with its last value (an ASHA-stopped trial too: its value at the epoch it reached), one
+    that ends without it (an error) as FAIL. `save` / `restore` write and read JSON (the points seen, every
+    trial told to Optuna, the trials still running), so a resumed sweep remembers what it tried; the sampler is
+    the one given to the restored searcher.
+    """
 
     def __init__(
-        self, *args: Any, size: int | None = None, choices: dict[str, list[Any]] | None = None,
-        max_tries: int = 10, tie_seed: int = 0, **kwargs: Any,
+        self, space: Mapping[str, Mapping[str, list[Any]]], *, sampler: Any = None, seed: int | None = None,
+        metric: str | None = None, mode: str | None = None, max_tries: int = 10, tie_seed: int = 0,
     ) -> None:  # fmt: skip
-        super().__init__(*args, **kwargs)
-        self._v2s_size, self._v2s_max_tries = size, max_tries
-        self._v2s_choices = choices  # the finite space's values per key (for nearest_unseen), or None
-        self._v2s_seen: set[str] = set()
-        self._v2s_tie_seed = tie_seed
+        super().__init__(metric=metric, mode=mode)
+        self.objective_metric, self.objective_mode = metric, mode
+        self.space = {k: dict(v) for k, v in space.items()}
+        self.distributions = optuna_distributions(self.space)
+        self.size = finite_size(self.space)
+        self.choices = None  # the finite space's values per key (for nearest_unseen), or None
+        if all(set(d) == {"choice"} for d in self.space.values()):
+            self.choices = {k: list(d["choice"]) for k, d in self.space.items()}
+        self.sampler = sampler if sampler is not None else optuna.samplers.TPESampler(seed=seed)
+        self.max_tries, self.tie_seed = max_tries, tie_seed
+        self.seen: set[str] = set()
+        self.study: Any = None
+        self.running: dict[str, Any] = {}  # Tune trial id -> the Optuna trial asked for it
+        self.restored_running: dict[str, dict[str, Any]] = {}  # Tune trial id -> params, after a restore
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        self.objective_metric = self.objective_metric or metric
+        self.objective_mode = self.objective_mode or mode
+        return True
+
+    def _study(self) -> Any:
+        if self.study is None:
+            if self.objective_mode not in ("min", "max"):
+                raise ValueError(
+                    f"DistinctOptunaSearch needs mode 'min' or 'max', not {self.objective_mode!r}"
+                )
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial told
+            direction = "maximize" if self.objective_mode == "max" else "minimize"
+            self.study = optuna.create_study(sampler=self.sampler, direction=direction)
+        return self.study
 
     def suggest(self, trial_id: str) -> dict | None:
-        config = None
-        for attempt in range(self._v2s_max_tries + 1):
-            config = super().suggest(trial_id)
-            if config is None:
-                return None
-            key = point_key(config)
-            full = self._v2s_size is not None and len(self._v2s_seen) >= self._v2s_size
-            if key not in self._v2s_seen or full:
+        study = self._study()
+        for attempt in range(self.max_tries + 1):
+            ask = study.ask(self.distributions)
+            config = dict(ask.params)
+            full = self.size is not None and len(self.seen) >= self.size
+            if point_key(config) not in self.seen or full:
                 break
-            if attempt == self._v2s_max_tries:
+            if attempt == self.max_tries:
                 nearest = None
-                if self._v2s_choices is not None:
+                if self.choices is not None:
                     nearest = nearest_unseen(
-                        config,
-                        self._v2s_choices,
-                        self._v2s_seen,
-                        seed=self._v2s_tie_seed * 100_003 + len(self._v2s_seen),
+                        config, self.choices, self.seen, seed=self.tie_seed * 100_003 + len(self.seen)
                     )
                 if nearest is None:
                     break  # keep the repeat (nothing to enumerate)
-                self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
-                self._ot_study.enqueue_trial(nearest)
-                config = super().suggest(trial_id)
-                if config is None:
-                    return None
+                study.tell(ask, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(nearest)
+                ask = study.ask(self.distributions)
+                config = dict(ask.params)
                 break
-            self._ot_study.tell(self._ot_trials.pop(trial_id), state=optuna.trial.TrialState.FAIL)
-        self._v2s_seen.add(point_key(config))
+            study.tell(ask, state=optuna.trial.TrialState.FAIL)
+        self.running[trial_id] = ask
+        self.seen.add(point_key(config))
         return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        value = None if error or not result else result.get(self.objective_metric)
+        ok = isinstance(value, int | float) and math.isfinite(float(value))
+        state = optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL
+        study = self._study()
+        if trial_id in self.running:
+            ask = self.running.pop(trial_id)
+            study.tell(ask, float(value) if ok else None, state=state)
+        elif trial_id in self.restored_running:
+            params = self.restored_running.pop(trial_id)
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=params, distributions=self.distributions, value=float(value) if ok else None,
+                    state=state,
+                )
+            )  # fmt: skip
+
+    def save(self, checkpoint_path: str) -> None:
+        told = []
+        for t in self.study.get_trials(deepcopy=False) if self.study is not None else []:
+            if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
+                told.append({"params": t.params, "value": t.value, "state": t.state.name})
+        running = {tid: t.params for tid, t in self.running.items()} | self.restored_running
+        state = {
+            "metric": self.objective_metric, "mode": self.objective_mode, "seen": sorted(self.seen), "told": told,
+            "running": running,
+        }  # fmt: skip
+        Path(checkpoint_path).write_text(json.dumps(state, default=str))
+
+    def restore(self, checkpoint_path: str) -> None:
+        state = json.loads(Path(checkpoint_path).read_text())
+        self.objective_metric = self.objective_metric or state.get("metric")
+        self.objective_mode = self.objective_mode or state.get("mode")
+        self.study, self.running = None, {}
+        study = self._study()
+        for t in state["told"]:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=t["params"], distributions=self.distributions, value=t["value"],
+                    state=optuna.trial.TrialState[t["state"]],
+                )
+            )  # fmt: skip
+        self.seen = set(state["seen"])
+        self.restored_running = dict(state["running"])
 
 
 def nearest_unseen(
@@ -141,9 +240,6 @@ def nearest_unseen(
     Distance: the sum over keys of |i - j| / (n - 1), i and j the positions of the two values in the key's list
     when its values are numbers (an ordered choice such as widths 4, 32, 256), else 0 or 1. Ties are broken at
     random (seeded)."""
-    import itertools
-    import random
-
     keys = list(choices)
 
     def position(k: str, v: Any) -> int:
@@ -171,17 +267,11 @@ def nearest_unseen(
 def study_searcher(sweep: Sweep) -> DistinctOptunaSearch:
     """The searcher of a study: Optuna's TPE, seeded, with the declaration's SEARCH settings (start-up trials,
     multivariate), no point of a finite space suggested twice before every point was tried."""
-    from ray_jobs.sweep import finite_size
-
-    size = finite_size(sweep.space)
     sampler = optuna.samplers.TPESampler(
         seed=sweep.seed, n_startup_trials=sweep.search["n_startup_trials"],
         multivariate=sweep.search["multivariate"],
     )  # fmt: skip
-    choices = None
-    if all(set(d) == {"choice"} for d in sweep.space.values()):
-        choices = {k: list(d["choice"]) for k, d in sweep.space.items()}
-    return DistinctOptunaSearch(sampler=sampler, size=size, choices=choices, tie_seed=sweep.seed)
+    return DistinctOptunaSearch(sweep.space, sampler=sampler, tie_seed=sweep.seed)
 
 
 def study_scheduler(sweep: Sweep, epochs: int) -> FinishingASHA:
@@ -240,11 +330,13 @@ def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
         root=plan["root"],
         run_name=run_name,
         storage=plan["train_storage"],
+        state_dir=plan.get("state_dir"),
         tracking_uri=plan["tracking_uri"],
         experiment=plan["experiment"],
         max_steps_per_epoch=sweep.max_steps_per_epoch,
         extra_tags=tags,
         callbacks=[ReportToTune(sweep.objective.metric, sweep.objective.window)],
+        end_run_on_error=False,  # the driver ends it: KILLED when ASHA stopped the trial, FAILED on an error
     )
 
 
@@ -265,7 +357,13 @@ def find_child_runs(client: Any, experiment_id: str, parent_run_id: str) -> list
 class CloseTrialRuns(tune.Callback):
     """Sweep driver side: ends the MLflow run of a trial that ASHA stopped (KILLED) or that failed (FAILED).
 
-    A trial that finished ended its run itself (FINISHED) before returning. The tracking URI and the parent run
+    Only this driver ends the run of a trial that did not finish, and it decides from Tune's own events:
+    `on_trial_complete` for a trial that Tune ended without an error (a finished trial ended its run FINISHED
+    itself before returning, so a run still RUNNING here was stopped by ASHA), `on_trial_error` for one that
+    failed after its retries. The trial's `run_training` gets `end_run_on_error=False`: stopping a trial kills its
+    Ray Train controller, which its `run_training` sees as an exception, and it used to end its run FAILED, at a
+    moment of its own (the trial actor is torn down after Tune's callbacks ran), so on two nodes a stopped
+    trial's run could end FAILED after this callback had ended it KILLED. The tracking URI and the parent run
     are read from the sweep's state file when needed: a restored sweep may have a new server port.
     """
 
@@ -284,8 +382,7 @@ class CloseTrialRuns(tune.Callback):
                 filter_string=f"tags.`{TRIAL_TAG}` = '{trial.trial_id}' and tags.`{PARENT_TAG}` = '{state['parent_run_id']}'",
             )
             for run in runs:
-                # FAILED too for a stop: the killed controller can make run_training end the run FAILED first.
-                if run.info.status == "RUNNING" or (status == "KILLED" and run.info.status == "FAILED"):
+                if run.info.status == "RUNNING":
                     for k, v in tags.items():
                         client.set_tag(run.info.run_id, k, v)
                     client.set_terminated(run.info.run_id, status=status)

@@ -27,8 +27,9 @@ so the optimisation does not change with the number of workers. Reported losses 
 Every rank uses the same seed (the sampler, not the RNG, separates their data), so rank 0's RNG state in the
 checkpoint restores every rank exactly when the ranks drew the same random numbers.
 
-Test-only fault injection: `V2S_TEST_FAULT="rank=1,epoch=2,step=0,marker=/tmp/x"` makes that rank exit abruptly
-(os._exit) when it reaches that step of that (1-based) epoch, once: the marker file records that it happened.
+`batch_hooks` (of `run_training`) wrap each epoch's batches on every worker: `hook(batches, rank=R, epoch=E)`
+returns what the epoch iterates (E 1-based). A hook travels to the workers by pickling, so it is an object of an
+importable module (the tests' fault injector, `tests/faults.py`, makes a rank crash at a chosen step with it).
 """
 
 from __future__ import annotations
@@ -36,12 +37,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,6 @@ from v2s_models.lineage import describe_lineage
 
 RUN_STATE_FILE = "v2s_run.json"
 PACKAGE_DIR = "package"
-FAULT_ENV = "V2S_TEST_FAULT"
 DEFAULT_MAX_FAILURES = 3
 DEFAULT_KEEP_CHECKPOINTS = 2
 DEFAULT_SAMPLE_TIMES = 3  # samples logged about this many times a run when train.artifacts_every is unset
@@ -75,28 +74,6 @@ class TrainingOutcome:
     resumed_from_epoch: int = 0
     already_finished: bool = False
     timings: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class FaultSpec:
-    """Where a test makes one worker die: rank, 1-based epoch, step within the epoch, marker file."""
-
-    rank: int
-    epoch: int
-    step: int
-    marker: str
-
-    @classmethod
-    def parse(cls, text: str) -> FaultSpec:
-        try:
-            kv = dict(part.split("=", 1) for part in text.split(",") if part.strip())
-            return cls(
-                rank=int(kv["rank"]), epoch=int(kv["epoch"]), step=int(kv["step"]), marker=kv["marker"]
-            )
-        except (KeyError, ValueError) as e:
-            raise ValueError(
-                f"{FAULT_ENV}={text!r}: expected 'rank=R,epoch=E,step=S,marker=PATH' ({e})"
-            ) from None
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -244,16 +221,22 @@ def run_training(
     config_path: str | Path | None = None,
     max_failures: int | None = None,
     max_steps_per_epoch: int | None = None,
-    fault: FaultSpec | None = None,
+    batch_hooks: Sequence[Callable[..., Iterable[Any]]] | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     extra_tags: Mapping[str, str] | None = None,
     callbacks: Sequence[Any] | None = None,
+    end_run_on_error: bool = True,
+    state_dir: str | Path | None = None,
 ) -> TrainingOutcome:
     """Trains `cfg` (validated) on Ray Train; resumes `<storage>/<run name>` if it exists. See the module doc.
 
     `callbacks`: Ray Train `UserCallback`s for the run (a sweep's trial passes one that forwards each epoch's
-    report to Ray Tune).
+    report to Ray Tune). `batch_hooks`: see the module doc. `end_run_on_error`: when False, an exception out of
+    the run leaves its MLflow run RUNNING for the caller to end: a sweep's driver, which knows from Tune whether
+    the trial failed or was stopped on purpose (ray_jobs.sweep_trial.CloseTrialRuns). `state_dir`: where this
+    machine keeps `v2s_run.json` and the package when `storage` is a URI (default `<root>/ray_results`; a sweep
+    gives its own folder, so its trials' names never meet other runs').
     """
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -274,7 +257,8 @@ def run_training(
     storage = ray_storage(storage, root)
     remote = is_uri(storage)
     # a remote store holds Ray's checkpoints; the driver's state file and the package stay on this machine
-    run_dir = (root / "ray_results" if remote else Path(storage)) / run_name
+    local = Path(state_dir) if state_dir is not None else root / "ray_results"
+    run_dir = (local if remote else Path(storage)) / run_name
     chash = config_hash(cfg)
     state = _read_state(run_dir)
     if state and state.get("config_hash") != chash:
@@ -387,7 +371,7 @@ def run_training(
             else math.ceil(int(cfg["epochs"]) / DEFAULT_SAMPLE_TIMES)
         ),
         "cpus_per_worker": cpus,
-        "fault": None if fault is None else fault.__dict__,
+        "batch_hooks": list(batch_hooks or []),
         "init_weights": None if source is None else source.state,
     }
     trainer = TorchTrainer(
@@ -419,7 +403,8 @@ def run_training(
     except BaseException:
         state["status"] = "FAILED"
         _write_state(run_dir, state)
-        tracker.end("FAILED")
+        if end_run_on_error:
+            tracker.end("FAILED")
         raise
     finally:
         if monitor is not None:
@@ -472,27 +457,6 @@ def run_training(
 
 
 # ----------------------------------------------------------------------------------------------- workers
-class _FaultInjector:
-    """Yields the loader's batches; exits the process abruptly at the planned step, once (test only)."""
-
-    def __init__(self, batches: Iterable[Any], spec: Mapping[str, Any], *, rank: int, epoch: int) -> None:
-        self.batches, self.spec, self.rank, self.epoch = batches, spec, rank, epoch
-
-    def __iter__(self) -> Iterator[Any]:
-        armed = self.rank == int(self.spec["rank"]) and self.epoch == int(self.spec["epoch"])
-        for i, batch in enumerate(self.batches):
-            if armed and i == int(self.spec["step"]):
-                try:
-                    with open(self.spec["marker"], "x") as f:  # "x": only the first time
-                        f.write(f"rank {self.rank} exited at epoch {self.epoch} step {i}\n")
-                except FileExistsError:
-                    pass
-                else:
-                    sys.stdout.flush()
-                    os._exit(1)  # a crash, not an exception: no cleanup, no report
-            yield batch
-
-
 def _mean_over_workers(metrics: Mapping[str, float], world_size: int, device: Any) -> dict[str, float]:
     if world_size == 1:
         return dict(metrics)
@@ -563,7 +527,7 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     settings = DataSettings.from_dict(config["data_settings"])
     collate = solver.collate_fn()
     max_steps = config.get("max_steps_per_epoch")
-    fault = config.get("fault")
+    hooks = list(config.get("batch_hooks") or [])
     has_val = val_set is not None and len(val_set) > 0
 
     for epoch in range(start, epochs):
@@ -578,7 +542,9 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
             rank=rank,
             world_size=world,
         )
-        batches: Any = _FaultInjector(loader, fault, rank=rank, epoch=epoch + 1) if fault else loader
+        batches: Any = loader
+        for hook in hooks:
+            batches = hook(batches, rank=rank, epoch=epoch + 1)
         metrics = loop.run_epoch(solver, batches, max_steps=max_steps)
         n_steps = len(loader) if max_steps is None else min(len(loader), int(max_steps))
         n_clips = min(
@@ -718,7 +684,6 @@ def main(argv: list[str] | None = None) -> int:
             if is_uri(storage):
                 raise ValueError(f"--smoke-test runs on local storage only, not {storage}")
             shutil.rmtree(Path(storage) / run_name, ignore_errors=True)  # a smoke test never resumes
-        fault = FaultSpec.parse(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -733,7 +698,6 @@ def main(argv: list[str] | None = None) -> int:
             config_path=config_path,
             max_failures=args.max_failures,
             max_steps_per_epoch=max_steps,
-            fault=fault,
             address=args.address,
             num_cpus=args.num_cpus,
             extra_tags=tags,

@@ -8,6 +8,7 @@ with `dvc pull`: byte-identical files, and `dvc repro` there recomputes nothing.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -142,3 +143,56 @@ def test_latest_remote_epoch_reads_the_checkpoint_folders_in_the_bucket(
             s3.client().put_object(Bucket="v2s-runs", Key=key, Body=b"1")
         assert latest_remote_epoch("s3://v2s-runs/r") == 3
         assert latest_remote_epoch("s3://v2s-runs/none") == 0
+
+
+@pytest.mark.slow
+def test_a_sweep_keeps_its_tune_state_in_the_bucket_and_resumes_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With V2S_RAY_STORAGE an s3:// URI, a sweep's Tune experiment (its state, the searcher's, the trials' Ray
+    Train checkpoints) is written to the bucket, not to the project; a driver that died after the trials ended
+    (its local state file still RUNNING) is restored from the bucket, runs no trial again and opens no new run."""
+    from mlflow import MlflowClient
+
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import STATE_FILE, run_sweep
+    from tests.services import RayNodes
+    from tests.test_ray_train import write_fake_prepared_data
+
+    root = tmp_path / "project"
+    write_fake_prepared_data(root, train=8, val=2, frames=215, visual_dim=2560, n_mels=80)
+    sweep = load_sweep("experiments/sweeps/regnet_bottleneck.py", smoke=True)
+    sweep.num_samples = 2
+    prefix = "ray_results/sweeps/s3sweep/"
+    with MotoS3(log_file=tmp_path / "moto.log") as s3:
+        s3.create_bucket("v2s-sweeps")
+        for k, v in s3.env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv(STORAGE_ENV, "s3://v2s-sweeps/ray_results")
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        with RayNodes(workers=0, env=s3.env()):
+            out = run_sweep(sweep, root=root, name="s3sweep", register=False)
+            assert out.errors == 0 and len(out.rows) == 2, out.rows
+            keys = s3.keys("v2s-sweeps", prefix)
+            names = {k.rsplit("/", 1)[-1] for k in keys}
+            assert any(n.startswith("experiment_state") for n in names), sorted(names)
+            assert any(n.startswith("searcher-state") for n in names), sorted(names)
+            assert "tuner.pkl" in names, sorted(names)
+            for row in out.rows:  # each trial's Ray Train checkpoints, under the sweep's train/ prefix
+                assert any(k.startswith(f"{prefix}train/{row.variant}/checkpoint_epoch_") for k in keys), row
+            local = root / "ray_results/sweeps/s3sweep"
+            assert not list(local.rglob("experiment_state*")) and not list(local.rglob("checkpoint_epoch_*"))
+
+            client = MlflowClient(tracking_uri=out.tracking_uri)
+            exp = client.get_run(out.parent_run_id).info.experiment_id
+            runs_before = {r.info.run_id for r in client.search_runs([exp])}
+            state = json.loads((local / STATE_FILE).read_text())
+            (local / STATE_FILE).write_text(json.dumps({**state, "status": "RUNNING"}))
+            capsys.readouterr()
+            again = run_sweep(sweep, root=root, name="s3sweep", register=False)
+            assert "restoring s3://v2s-sweeps/ray_results/sweeps/s3sweep" in capsys.readouterr().out
+            assert not again.already_finished and again.parent_run_id == out.parent_run_id
+            assert sorted((r.variant, r.epochs, r.run_id) for r in again.rows) == sorted(
+                (r.variant, r.epochs, r.run_id) for r in out.rows
+            )
+            assert {r.info.run_id for r in client.search_runs([exp])} == runs_before  # nothing ran again

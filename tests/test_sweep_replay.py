@@ -4,6 +4,7 @@ runs the same trials to the same epochs."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,14 @@ def test_searcher_state_survives_a_save_and_restore(tmp_path: Path) -> None:
         first.on_trial_complete(
             f"t{i}", {"objective": TABLE[point_key(config)]["curve"][-1], "training_iteration": 4}
         )
-    first.save(str(tmp_path / "searcher.pkl"))
+    first.save(str(tmp_path / "searcher.json"))
     again = study_searcher(sweep)
-    again.restore(str(tmp_path / "searcher.pkl"))
+    again.restore(str(tmp_path / "searcher.json"))
     for i in range(3, 6):
         config = again.suggest(f"t{i}")
         seen.append(point_key(config))
         again.on_trial_complete(f"t{i}", {"objective": 0.0, "training_iteration": 4})
     assert len(set(seen)) == 6
+    saved = json.loads((tmp_path / "searcher.json").read_text())  # plain JSON: restoring runs no code
+    assert len(saved["seen"]) == 3 and sum(t["state"] == "COMPLETE" for t in saved["told"]) == 3
+    assert not saved["running"]

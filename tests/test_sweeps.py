@@ -282,14 +282,12 @@ def test_studies_do_not_repeat_points_of_a_finite_space() -> None:
 
     plain = draws(OptunaSearch(seed=0), 8)
     assert len(set(plain)) < 8  # the failure this searcher exists for (fixed by the seed)
-    distinct = draws(DistinctOptunaSearch(seed=0, size=12), 8)
-    assert len(set(distinct)) == 8 and distinct == draws(DistinctOptunaSearch(seed=0, size=12), 8)
+    distinct = draws(DistinctOptunaSearch(space, seed=0), 8)
+    assert len(set(distinct)) == 8 and distinct == draws(DistinctOptunaSearch(space, seed=0), 8)
     # once TPE's model has a favourite it proposes it on nearly every draw: the searcher then takes the unseen
     # point nearest to it (here every draw after 2 start-up trials, with (256, y, 10.0) scoring best)
     sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=2)
-    searcher = DistinctOptunaSearch(
-        sampler=sampler, size=12, choices={k: d["choice"] for k, d in space.items()}
-    )
+    searcher = DistinctOptunaSearch(space, sampler=sampler)
     searcher.set_search_properties("objective", "max", tune_space(space))
     points = []
     for i in range(12):
@@ -299,7 +297,7 @@ def test_studies_do_not_repeat_points_of_a_finite_space() -> None:
         searcher.on_trial_complete(f"t{i}", {"objective": score, "training_iteration": 1})
     assert len(set(points)) == 12  # every point once, TPE's favourites first
     tiny = {"a": {"choice": [1, 2]}}
-    searcher = DistinctOptunaSearch(seed=0, size=2)
+    searcher = DistinctOptunaSearch(tiny, seed=0)
     searcher.set_search_properties("objective", "max", tune_space(tiny))
     got = [searcher.suggest(f"t{i}")["a"] for i in range(3)]
     assert sorted(got[:2]) == [1, 2] and got[2] in (1, 2)  # every point seen: a repeat is allowed
