@@ -28,6 +28,7 @@ from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from dataprep.sources import ClipSource, scan, scan_source
 from v2s_models import io
+from v2s_models.media import decoding
 from v2s_models.params import data_settings, load_params, section
 from v2s_models.settings import DataSettings
 
@@ -45,7 +46,6 @@ def decode_audio_for(path: Path, settings: DataSettings, *, frame_size: tuple[in
     Audio and frames are decoded together (`decoding.decode_clip`) so both loop with one common period; the
     decode stage asks for tiny frames, the features stage for frames at the extractor's size.
     """
-    from v2s_models.media import decoding
 
     clip = decoding.decode_clip(path, settings, frame_size=frame_size, require_audio=True)
     meta = {
@@ -62,8 +62,6 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[str, Any]) -> ClipResult:
     import soundfile as sf
-
-    from v2s_models.media import decoding
 
     clip, out_root, presets = item
     out_root_p = Path(out_root)

@@ -28,10 +28,15 @@ from typing import Any
 import numpy as np
 
 from dataprep import progress as progress_args
+from dataprep.decode import pcm16
+from dataprep.persecond import per_second_features
 from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
 from v2s_models import io
+from v2s_models.media import decoding
+from v2s_models.media.visual import build_extractor as _build
+from v2s_models.media.visual import clip_visual_features
 from v2s_models.params import data_settings, load_params, section
 from v2s_models.settings import HIFIGAN_MEL, DataSettings
 
@@ -60,8 +65,6 @@ def validate_config(cfg: dict[str, Any]) -> None:
 
 
 def build_extractor(cfg: dict[str, Any], threads: int | None = None) -> Any:
-    from v2s_models.media.visual import build_extractor as _build
-
     return _build(
         cfg["extractor"],
         weights=cfg.get("extractor_weights"),
@@ -94,8 +97,6 @@ def compute_clip_features(
     if "wav_q" in outputs:
         out["wav_q"] = audio_lib.quantize_linear(audio, 256)
     if "visual" in outputs:
-        from v2s_models.media.visual import clip_visual_features
-
         if extractor is None or clip is None:
             raise ValueError("visual features need an extractor and the decoded frames")
         feats = clip_visual_features(
@@ -114,8 +115,6 @@ def decode_for_features(
     path: Path, settings: DataSettings, cfg: dict[str, Any], expected_audio: np.ndarray | None = None
 ) -> Any:
     """Decodes frames at the extractor's size; the audio must equal what the decode stage stored."""
-    from dataprep.decode import pcm16
-    from v2s_models.media import decoding
 
     size = int(cfg["image_size"])
     clip = decoding.decode_clip(path, settings, frame_size=(size, size), require_audio=True)
@@ -129,9 +128,6 @@ def decode_for_features(
 def compute_per_second(
     path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any], extractor: Any
 ) -> dict[str, np.ndarray]:
-    from dataprep.persecond import per_second_features
-    from v2s_models.media import decoding
-
     frames = decoding.read_frames(
         path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration
     )
@@ -145,8 +141,6 @@ def _features_one(
     item: tuple[dict[str, Any], str, str, dict[str, Any], dict[str, Any]], state: dict[str, Any]
 ) -> ClipResult:
     import soundfile as sf
-
-    from v2s_models.media import decoding
 
     row, decoded_root, out_root, cfg, preset_dicts = item
     clip_id, path = row["clip_id"], Path(row["source_path"])

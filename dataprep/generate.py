@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dataprep import synthfoley
 from v2s_models.params import load_params, section
 
 
@@ -17,7 +18,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = ap.parse_args(argv)
-    from dataprep import synthfoley
 
     try:
         cfg = section(load_params(args.params), "generate")

@@ -33,6 +33,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ray_jobs.train import RUN_STATE_FILE, run_training
+from v2s_models import correlation_filter
+from v2s_models.config import ConfigError, config_hash, load_config
+from v2s_models.evaluation import evaluate_stage, report_stage
+from v2s_models.io import write_json
+from v2s_models.params import load_params
+from v2s_models.tracking import default_tracking_uri, metric_curves
+
 MODELS_DIR = Path("models")
 EVALUATIONS_DIR = Path("evaluations")
 FILTERED_DIR = Path("data/filtered")
@@ -78,10 +86,6 @@ def train(
 ) -> dict[str, Any]:
     """Trains params.yaml train.experiments.KEY (or `entry`, {config, set}, under the name KEY) and exports
     models/KEY/{package/, train.json}."""
-    from ray_jobs.train import RUN_STATE_FILE, run_training
-    from v2s_models.config import config_hash, load_config
-    from v2s_models.io import write_json
-    from v2s_models.params import load_params
 
     params = load_params(root / "params.yaml")
     entry = dict(entry) if entry is not None else experiment_entry(params, key)
@@ -147,7 +151,6 @@ def headline_metrics(record: Mapping[str, Any]) -> dict[str, float]:
 def write_curves(path: Path, run_id: str | None, *, root: Path) -> Path:
     """models/KEY/curves.csv: the run's per-epoch train/ and val/ metrics as rows `epoch,metric,value` (the
     `dvc plots` training curves, one panel per metric; header only for an untracked run)."""
-    from v2s_models.tracking import default_tracking_uri, metric_curves
 
     rows = metric_curves(default_tracking_uri(root), run_id) if run_id else []
     tmp = path.with_name(path.name + ".part")
@@ -161,7 +164,6 @@ def write_curves(path: Path, run_id: str | None, *, root: Path) -> Path:
 
 def filter_entry(params: Mapping[str, Any]) -> dict[str, Any]:
     """params.yaml `filter`, checked: {tower: {config, set}, high_quantile, low_quantile, splits}."""
-    from v2s_models.correlation_filter import check_quantile
 
     section = params.get("filter")
     if not isinstance(section, Mapping):
@@ -171,7 +173,7 @@ def filter_entry(params: Mapping[str, Any]) -> dict[str, Any]:
     if splits is not None and (not isinstance(splits, list) or not all(isinstance(x, str) for x in splits)):
         raise ValueError(f"params.yaml filter.splits: expected a list of split names or null, got {splits!r}")
     quantiles = {
-        name: check_quantile(f"params.yaml filter.{name}", section.get(name, 0.5))
+        name: correlation_filter.check_quantile(f"params.yaml filter.{name}", section.get(name, 0.5))
         for name in ("high_quantile", "low_quantile")
     }
     return {"tower": tower, "splits": splits, **quantiles}
@@ -183,16 +185,14 @@ def filter_stage(*, root: Path, storage: Path | None = None) -> dict[str, Any]:
     data/filtered/{high,low}.jsonl + summary.json (`v2s_models.correlation_filter`), the training sets of the
     `correlation_subsets` ablation grid. The subsets are written to a temporary folder and swapped in whole, so
     a failure leaves the previous ones as they were."""
-    from v2s_models.correlation_filter import load_tower, score_manifest, write_subsets
-    from v2s_models.params import load_params
 
     entry = filter_entry(load_params(root / "params.yaml"))
     record = train(TOWER_KEY, root=root, storage=storage, entry=entry["tower"])
-    tower = load_tower(root / MODELS_DIR / TOWER_KEY / "package")
+    tower = correlation_filter.load_tower(root / MODELS_DIR / TOWER_KEY / "package")
     manifest = "data/prepared/manifest.jsonl"
-    scores = score_manifest(tower, manifest, root)
+    scores = correlation_filter.score_manifest(tower, manifest, root)
     with tempfile.TemporaryDirectory(prefix="v2s-filter-") as tmp:
-        summary = write_subsets(
+        summary = correlation_filter.write_subsets(
             manifest,
             scores,
             tmp,
@@ -209,8 +209,6 @@ def filter_stage(*, root: Path, storage: Path | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from v2s_models.config import ConfigError
-
     ap = argparse.ArgumentParser(prog="python -m experiments.stages", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="stage", required=True)
     p = sub.add_parser("train", help="train params.yaml train.experiments.KEY into models/KEY")
@@ -230,15 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             record = train(args.key, root=root)
             print(json.dumps({k: record[k] for k in ("key", "mlflow_run_id", "model_uri", "metrics")}))
         elif args.stage == "evaluate":
-            from v2s_models.evaluation import evaluate_stage
-
             evaluate_stage(args.key, root=root)
         elif args.stage == "filter":
             summary = filter_stage(root=root)
             print(json.dumps({k: summary[k] for k in ("scored", "high_clips", "low_clips", "tower")}))
         else:
-            from v2s_models.evaluation import report_stage
-
             report_stage(root=root)
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

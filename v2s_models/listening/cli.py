@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from v2s_models.listening.build import build_test
+    from v2s_models.listening.build import build_test  # lazy: PyAV and NumPy
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()] if args.systems else None
     try:
@@ -44,7 +44,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from v2s_models.listening.score import (
+    from v2s_models.listening.score import (  # lazy: PyAV and NumPy (through listening.build)
         AnswerError,
         markdown_table,
         read_answers,

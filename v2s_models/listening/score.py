@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from v2s_models.io import write_text
 from v2s_models.listening.build import KEY_FORMAT
 from v2s_models.listening.page import CSV_COLUMNS
 from v2s_models.listening.questions import QUESTIONS
@@ -193,7 +194,6 @@ def markdown_table(stats: Sequence[Stat], systems: Sequence[str] | None = None) 
 
 def write_summary(stats: Sequence[Stat], path: str | Path) -> None:
     """The stats as JSON (a list of objects) or CSV (one row per system x question), by the file's extension."""
-    from v2s_models.io import write_text
 
     path = Path(path)
     rows = [asdict(s) for s in stats]

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from v2s_models.io import atomic_path
-from v2s_models.media.decoding import MediaError, _open_container, _stream_duration, _video_stream
+from v2s_models.media.decoding import MediaError, _open_container, _resample, _stream_duration, _video_stream
 
 OUTPUT_FORMATS: dict[str, str] = {
     ".mp4": "mp4",
@@ -312,8 +312,6 @@ def mux_audio(
     samples = _fit_audio(audio, int(round(duration * sample_rate)))
     aac_rate = aac_sample_rate(sample_rate)
     if aac_rate != sample_rate:
-        from v2s_models.media.decoding import _resample
-
         samples = _fit_audio(_resample(samples, sample_rate, aac_rate), int(round(duration * aac_rate)))
     n_samples = samples.shape[1]
 

@@ -78,6 +78,7 @@ from v2s_models.data import PerSecondDataset, WaveformDataset, collate_dicts, fe
 from v2s_models.modules.video_encoders import samples_per_video_frame
 from v2s_models.samplernn import SampleRNNState, VisualSampleRNN, tbptt_chunks
 from v2s_models.settings import DataSettings, get_preset
+from v2s_models.training.artifacts import safe_name, write_wav
 from v2s_models.training.base import Solver
 
 log = logging.getLogger(__name__)
@@ -539,7 +540,6 @@ class AutoregressiveSolver(Solver):
 
     def write_artifacts(self, out_dir: Path, loader: DataLoader | None) -> list[Path]:
         """`<clip>.wav`, `<clip>_real.wav`, `<clip>_waveform.png` for the first `train.artifact_clips` clips."""
-        from v2s_models.training.artifacts import safe_name, write_wav
 
         if self.artifact_clips <= 0 or self.artifact_seconds <= 0:
             return []

@@ -72,6 +72,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
+from v2s_models.metrics.mcd import mel_cepstral_distortion
 from v2s_models.regnet import (
     GENERATOR_LOSS_KEYS,
     RegnetDiscriminator,
@@ -81,6 +82,7 @@ from v2s_models.regnet import (
     regnet_generator_loss,
 )
 from v2s_models.settings import get_preset
+from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
 from v2s_models.varietysound import (
     PAPER_LOSS_WEIGHTS as VARIETYSOUND_LOSS_KEYS,
@@ -94,6 +96,7 @@ from v2s_models.varietysound import (
     tdad_loss,
     time_shift,
 )
+from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
 log = logging.getLogger(__name__)
 
@@ -536,7 +539,6 @@ class GanMelSolver(Solver):
     # -------------------------------------------------------------------------------------- validation
     def validate(self, loader: DataLoader) -> dict[str, float]:
         """Vision-only metrics over `loader` (see the module docstring for their meaning)."""
-        from v2s_models.metrics.mcd import mel_cepstral_distortion
 
         sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0, "mcd_db": 0.0}
         own_reference = self.system == "varietysound"
@@ -585,8 +587,6 @@ class GanMelSolver(Solver):
         (`artifact_selection`): a PNG of the generated vs real mel, the generated mel voiced by Griffin-Lim
         (wav), and the source video with the generated soundtrack (mp4; skipped with a warning when the source
         video is missing). Generation is vision-only, as in `validate`. Returns the files written."""
-        from v2s_models.training import artifacts
-        from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
         if loader is None:
             if self._val_set is None:

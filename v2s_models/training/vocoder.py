@@ -77,6 +77,7 @@ from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
 from v2s_models.data import AudioSegmentDataset, collate_dicts, read_manifest
 from v2s_models.package import ModelPackage, load_package
 from v2s_models.settings import HIFIGAN_MEL, DataSettings, MelSettings, get_preset
+from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
 from v2s_models.vocoders.hifigan import (
     HIFIGAN_LOSS_MEL,
@@ -402,7 +403,6 @@ class VocoderSolver(Solver):
     def write_artifacts(self, out_dir: Path, loader: DataLoader | None) -> list[Path]:
         """For the first `train.artifact_clips` clips of `loader` (default: the validation set):
         `<clip>_generated.wav`, `<clip>_real.wav` and `<clip>_mel.png` (generated vs real loss mels)."""
-        from v2s_models.training import artifacts
 
         if loader is None:
             if self._val_set is None:

@@ -49,6 +49,7 @@ from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from v2s_models.audio import mel_basis
 from v2s_models.settings import HIFIGAN_MEL, MelKind, MelSettings
+from v2s_models.vocoders.melconvert import regnet_to_hifigan_mel
 
 LRELU_SLOPE = 0.1
 HIFIGAN_LOSS_MEL = dataclasses.replace(HIFIGAN_MEL, fmax=11025.0)
@@ -802,8 +803,6 @@ class HifiganVocoder:
         batched = x.ndim == 3
         x = (x if batched else x[None]).to(self.device)
         if self.input_convention == "regnet" and self.convention == "hifigan":
-            from v2s_models.vocoders.melconvert import regnet_to_hifigan_mel
-
             x = regnet_to_hifigan_mel(x, sample_rate=self.sample_rate)
         wav = self.generator(x)[:, 0].float().cpu().numpy()  # (B, T * hop)
         return wav if batched else wav[0]
