@@ -263,3 +263,71 @@ def test_finetune_from_the_registry_beats_the_source_on_the_folder(
     )
     assert "frozen: visual_encoder" in mv.description and r["data"] in mv.description
     assert mv.tags["v2s.init_from.model_version"] == "1"
+
+
+@pytest.mark.slow
+def test_a_sweep_with_init_from_starts_every_trial_from_the_registered_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A grid whose SET has `init_from:` (a debug REGNET trained briefly and registered as `src@champion`, the
+    visual encoder frozen): every trial loads the source's weights (its frozen visual encoder ends bit-identical
+    to the source's, which a freshly initialised one would not be, while the rest trained) and its MLflow run
+    names the source version (the lineage tags)."""
+    from mlflow import MlflowClient
+
+    from ray_jobs.studies import load_sweep
+    from ray_jobs.sweep import run_sweep
+    from ray_jobs.train import run_training
+    from tests.services import RayNodes
+    from tests.test_ray_train import write_fake_prepared_data
+    from v2s_models import registry
+    from v2s_models.finetune import source_weights
+
+    root = tmp_path / "project"
+    write_fake_prepared_data(root, train=8, val=2, frames=215, visual_dim=2560, n_mels=80)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("V2S_RAY_STORAGE", raising=False)
+    ref = "models:/src@champion"
+    declaration = tmp_path / "init_grid.py"
+    declaration.write_text(
+        '"""Does the mel loss weight matter when starting from a registered model? (a test grid)"""\n\n'
+        f"BASE = {str(DEBUG)!r}\n"
+        'GRID = {"mel_1e4": {"losses.mel": 10000.0}, "mel_1e3": {"losses.mel": 1000.0}}\n'
+        'SET = {"epochs": 1, "scaling.cpus_per_worker": 0.9,\n'
+        f'       "init_from": {{"model": {ref!r}, "freeze": ["visual_encoder"]}}}}\n'
+        'OBJECTIVE = {"metric": "val/mel_l1", "mode": "min"}\n'
+        "METRICS = []\n"
+        'SMOKE = {"max_steps_per_epoch": 2}\n'
+    )
+    with RayNodes(workers=1):
+        source = run_training(
+            load_config(DEBUG, {"epochs": 1, "scaling.cpus_per_worker": 0.9}), root=root, tracking_uri=uri,
+            experiment="source", max_steps_per_epoch=2,
+        )  # fmt: skip
+        registry.promote(source.mlflow_run_id, name="src", alias="champion", tracking_uri=uri)
+        out = run_sweep(load_sweep(declaration, smoke=True), root=root, name="init-grid", register=False)
+    assert out.errors == 0 and sorted(r.variant for r in out.rows) == ["mel_1e3", "mel_1e4"], out.rows
+
+    src = source_weights(ref, tracking_uri=uri).state
+    client = MlflowClient(tracking_uri=uri)
+    for row in out.rows:
+        run = client.get_run(row.run_id)
+        assert run.info.status == "FINISHED", (row.variant, run.info.status)
+        assert run.data.tags["v2s.init_from"] == ref and run.data.tags["v2s.init_from.model_version"] == "1"
+        assert run.data.tags["v2s.init_from.run_id"] == source.mlflow_run_id
+        assert run.data.tags["v2s.init_from.freeze"] == "visual_encoder"
+        trained = source_weights(str(out.sweep_dir / "train" / row.variant / "package")).state
+        # the part `visual_encoder` is REGNET's generator.encoder (v2s_models.finetune.PARTS); freezing stops its
+        # parameters, while its batch-norm running statistics (buffers) still follow the new data
+        stats = ("running_mean", "running_var", "num_batches_tracked")
+        frozen = [k for k in src["generator"] if k.startswith("encoder.") and not k.endswith(stats)]
+        assert frozen, sorted(src["generator"])[:10]
+        for k in frozen:
+            assert torch.equal(trained["generator"][k], src["generator"][k]), (row.variant, k)
+        moved = [
+            k
+            for k in src["generator"]
+            if not k.startswith("encoder.") and src["generator"][k].is_floating_point()
+        ]
+        assert any(not torch.equal(trained["generator"][k], src["generator"][k]) for k in moved), row.variant
