@@ -7,7 +7,8 @@ included, so generation can rebuild its inputs). Here:
   feature settings, inference module names), so a bare Ray checkpoint folder can become a package;
 - `package_from_checkpoint` turns a checkpoint folder (plain loop or Ray Train) into a package folder;
 - `log_model` logs a package as an MLflow model (MLflow 3 "logged model", `models:/m-<id>`) whose pyfunc
-  `predict(visual (B, T, D) float32, params={"seed": 0}) -> mel (B, n_mels, 4T)` generates from features;
+  `predict(visual (B, T, D) float32, params={"seed": 0}) -> mel (B, n_mels, 4T)` generates from features
+  (VarietySound: {"visual", "reference_mel"}), logged with that signature and a small input example (zeros);
 - `resolve_model` loads a `ModelPackage` from `models:/<name>@<alias>`, `models:/<name>/<version>`,
   `models:/m-<id>`, `m-<id>`, `runs:/<run_id>/<name>`, a bare run id, a package folder, a checkpoint folder or a
   Ray run folder (its latest checkpoint);
@@ -306,20 +307,41 @@ def _requirements() -> list[str]:
     return reqs
 
 
-def _signature(package: ModelPackage) -> Any:
+EXAMPLE_FRAMES = 8  # frames of the logged input example: its shape and type, not a real clip (kilobytes)
+
+
+def _takes_reference(module: torch.nn.Module) -> bool:
+    """True when the module generates from visual features and a reference mel (VarietySound's forward)."""
+    fn = getattr(module, "generate", None) if callable(getattr(module, "generate", None)) else module.forward
+    return "reference_mel" in inspect.signature(fn).parameters
+
+
+def _signature(package: ModelPackage) -> tuple[Any, Any]:
+    """The pyfunc's signature and a small input example (zeros of the right shapes and type), or (None, None)
+    for generators that need more than tensors (SampleRNN's `num_samples`).
+
+    Visual-only generators (REGNET): visual (B, T, D) -> mel (B, n_mels, 4T). Generators with a reference
+    (VarietySound): {"visual": (B, T, D), "reference_mel": (B, n_mels, L)} -> mel."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 
     gen = package.modules[generator_name(package)]
-    if not _visual_only(gen):
-        return None  # inputs beyond the visual features (a dict): no single-tensor schema fits
-    dim = int(getattr(gen, "visual_dim", -1))
+    dim = int(getattr(gen, "visual_dim", getattr(gen, "video_dim", -1)))
     n_mels = int(getattr(gen, "n_mels", -1))
-    return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, -1, dim), "visual")]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n_mels, -1), "mel")]),
-        params=ParamSchema([ParamSpec("seed", "long", 0)]),
-    )
+    visual = TensorSpec(np.dtype(np.float32), (-1, -1, dim), "visual")
+    outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, n_mels, -1), "mel")])
+    params = ParamSchema([ParamSpec("seed", "long", 0)])
+    example_visual = np.zeros((1, EXAMPLE_FRAMES, max(dim, 0)), dtype=np.float32)
+    if _visual_only(gen) and dim > 0:
+        return ModelSignature(inputs=Schema([visual]), outputs=outputs, params=params), example_visual
+    if _takes_reference(gen) and dim > 0 and n_mels > 0:
+        reference = TensorSpec(np.dtype(np.float32), (-1, n_mels, -1), "reference_mel")
+        example = {
+            "visual": example_visual,
+            "reference_mel": np.zeros((1, n_mels, 4 * EXAMPLE_FRAMES), dtype=np.float32),
+        }
+        return ModelSignature(inputs=Schema([visual, reference]), outputs=outputs, params=params), example
+    return None, None
 
 
 def log_model(
@@ -335,14 +357,16 @@ def log_model(
     with tempfile.TemporaryDirectory(prefix="v2s-pyfunc-") as tmp:
         code = Path(tmp) / "v2s_generator.py"
         code.write_text(_PYFUNC_CODE)
+        signature, example = _signature(package)
         with _mlflow_uri(tracking_uri) as mlflow, mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-            # The signature describes the input; MLflow still suggests type hints and an input example.
+            # The signature describes the input; MLflow still suggests type hints (predict takes arrays).
             warnings.filterwarnings("ignore", message=".*(type hint|input_example|input example).*")
             info = mlflow.pyfunc.log_model(
                 name=name,
                 python_model=str(code),
                 artifacts={PACKAGE_ARTIFACT: str(package_dir)},
-                signature=_signature(package),
+                signature=signature,
+                input_example=example,
                 pip_requirements=_requirements(),
                 metadata={"v2s_paradigm": package.paradigm, "v2s_config_name": package.config.get("name")},
             )
