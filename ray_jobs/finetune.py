@@ -31,8 +31,11 @@ from typing import Any
 
 from dataprep import decode, features, splits
 from dataprep.sources import SPLIT_NAMES, VIDEO_SUFFIXES, scan_source
+from ray_jobs.train import run_training
 from v2s_models import finetune
 from v2s_models.params import DEFAULT_PARAMS, load_params
+from v2s_models.tracking import default_artifact_root, default_tracking_uri, ensure_experiment
+from v2s_models.training import loop
 
 FEATURE_KEYS = ("extractor", "extractor_weights", "image_size", "flow", "flow_bound")
 NEEDED_OUTPUTS = {"gan_mel": ["mel", "visual"], "autoregressive": ["wav_q", "visual"]}
@@ -143,8 +146,6 @@ def baseline_metrics(cfg: dict[str, Any], weights: dict[str, Any], root: Path) -
     """The source model's validation metrics on the folder's validation clips (before any training)."""
     import torch
 
-    from v2s_models.training import loop
-
     solver = loop.build_solver(cfg, root=root, init_weights=weights)
     _, val_set = solver.datasets()
     if val_set is None or len(val_set) == 0:
@@ -177,8 +178,6 @@ def run_finetune(
     num_cpus: int | None = None,
 ) -> FinetuneOutcome:
     """Prepares `data` and fine-tunes model `ref` on it (see the module docstring)."""
-    from ray_jobs.train import run_training
-    from v2s_models.tracking import default_artifact_root, default_tracking_uri, ensure_experiment
 
     root = root.resolve()
     data = data.expanduser().resolve()

@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ray_jobs.declare as helpers
 from ray_jobs.declare import DELETE
-from v2s_models.config import ConfigError, apply_overrides, load_config, validate
+from v2s_models.config import ConfigError, apply_overrides, instantiate, load_config, validate
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_KEY = "_base_"
@@ -175,8 +176,6 @@ def load_sweep(study: str | Path, *, smoke: bool = False) -> Sweep:
 
     def err(key: str, msg: str) -> StudyError:
         return StudyError(f"{where}: {key}: {msg}")
-
-    import ray_jobs.declare as helpers  # its constants (DELETE, ONE_CPU) may be imported by a declaration
 
     unknown = sorted(set(c) - KNOWN - {k for k in vars(helpers) if k.isupper()})
     if unknown:
@@ -422,7 +421,6 @@ def check(sweep: Sweep, err: Any = None) -> None:
 def _build_touched_components(cfg: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
     """Builds each model component an override touches (`model.<name>.*`): an unknown constructor argument or a
     bad value (e.g. an odd `aux_dim` for `lstm_sample`) fails here, before any trial starts."""
-    from v2s_models.config import instantiate
 
     touched = {k.split(".")[1] for k in overrides if k.startswith("model.") and k.count(".") >= 2}
     for name in sorted(touched & set(cfg["model"])):

@@ -55,7 +55,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ray_jobs.cluster import connect, is_uri, project_root, ray_storage
+from ray_jobs.mlflow_server import MlflowServer
+from ray_jobs.train import parse_overrides
 from v2s_models import model_card
+from v2s_models.tracking import (
+    MLflowTracker,
+    default_artifact_root,
+    default_tracking_uri,
+    ensure_experiment,
+    git_commit,
+    is_local_store,
+)
 
 STATE_FILE = "v2s_sweep.json"
 TRAIN_DIR = "train"  # <sweep dir>/train/<run name>/: the trials' Ray Train runs
@@ -112,7 +123,7 @@ def tune_space(space: Mapping[str, Mapping[str, list[Any]]]) -> dict[str, Any]:
 def trial_resources(sweep: Any) -> tuple[float, float, int]:
     """(CPUs, GPUs, epochs) of one trial: its driver's reservation plus its Train workers (the largest over the
     grid's entries, or the space's extremes)."""
-    from ray_jobs.studies import space_points, trial_config
+    from ray_jobs.studies import space_points, trial_config  # lazy: torch
 
     if sweep.kind == "grid":
         configs = [trial_config(sweep, label=label) for label in sweep.grid]
@@ -155,7 +166,7 @@ def check_fits(cluster: Mapping[str, float], cpus: float, gpus: float, trial_cpu
 def check_data(sweep: Any, root: Path) -> None:
     """Every trial's `data.manifest` exists under `root`, before Ray starts: a grid entry that trains on a subset
     nobody wrote (the correlation-filtered subsets) fails here, naming the entry and the file."""
-    from ray_jobs.studies import space_points, trial_config
+    from ray_jobs.studies import space_points, trial_config  # lazy: torch
 
     configs = {f"GRID.{label}": trial_config(sweep, label=label) for label in sweep.grid}
     if sweep.kind == "study":
@@ -187,17 +198,6 @@ def run_sweep(
 ) -> SweepOutcome:
     """Runs (or resumes) `sweep` (a loaded `ray_jobs.studies.Sweep`); see the module docstring."""
     from mlflow import MlflowClient
-
-    from ray_jobs.cluster import is_uri, ray_storage
-    from ray_jobs.mlflow_server import MlflowServer
-    from v2s_models.tracking import (
-        MLflowTracker,
-        default_artifact_root,
-        default_tracking_uri,
-        ensure_experiment,
-        git_commit,
-        is_local_store,
-    )
 
     t0 = time.perf_counter()
     name = name or sweep.name
@@ -233,9 +233,8 @@ def run_sweep(
     import ray
     from ray import tune
 
-    from ray_jobs.cluster import connect
-    from ray_jobs.studies import describe, varying_keys
-    from ray_jobs.sweep_trial import run_trial
+    from ray_jobs.studies import describe, varying_keys  # lazy: torch
+    from ray_jobs.sweep_trial import run_trial  # lazy: Optuna and Ray and torch
 
     cpus, gpus, epochs = trial_resources(sweep)
     print(f"[sweep] {connect(address=address, num_cpus=num_cpus)}")
@@ -329,7 +328,7 @@ def run_sweep(
         outcome.rows, outcome.errors = rows, errors
         best = _best(rows, sweep.objective.mode)
         with tempfile.TemporaryDirectory(prefix="v2s-sweep-table-") as tmp:
-            from ray_jobs.sweep_report import write_table
+            from ray_jobs.sweep_report import write_table  # lazy: torch
 
             paths = write_table(
                 rows, tmp, title=name, question=sweep.question.split("\n\n")[0], objective=sweep.objective.label,
@@ -398,28 +397,18 @@ def _sweep_params(sweep: Any, concurrency: int, epochs: int) -> dict[str, Any]:
     return params
 
 
-def finite_size(space: Mapping[str, Mapping[str, list[Any]]]) -> int | None:
-    """How many distinct points a space of choices (and integer ranges) has; None when a dimension is
-    continuous."""
-    n = 1
-    for dist in space.values():
-        ((name, args),) = dist.items()
-        if name == "choice":
-            n *= len({json.dumps(v, sort_keys=True) for v in args})
-        elif name == "randint":
-            n *= int(args[1]) - int(args[0]) + 1
-        else:
-            return None
-    return n
-
-
 def _new_tuner(
     sweep: Any, trainable: Any, *, name: str, storage: str, epochs: int, concurrency: int, state_path: Path
 ) -> Any:
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
-    from ray_jobs.sweep_trial import OBJECTIVE_KEY, CloseTrialRuns, study_scheduler, study_searcher
+    from ray_jobs.sweep_trial import (  # lazy: Optuna and Ray and torch
+        OBJECTIVE_KEY,
+        CloseTrialRuns,
+        study_scheduler,
+        study_searcher,
+    )
 
     if sweep.kind == "study":
         param_space = tune_space(sweep.space)
@@ -458,9 +447,14 @@ def _collect(
     sweep: Any, results: Any, client: Any, experiment_id: str, parent_run_id: str
 ) -> tuple[list[Any], int]:
     """Table rows of every trial; closes child runs still RUNNING (a trial that never reported its end)."""
-    from ray_jobs.studies import resolve_metric
-    from ray_jobs.sweep_report import TrialRow, row_metrics
-    from ray_jobs.sweep_trial import OBJECTIVE_KEY, TRIAL_TAG, find_child_runs, trial_variant
+    from ray_jobs.studies import resolve_metric  # lazy: torch
+    from ray_jobs.sweep_report import TrialRow, row_metrics  # lazy: torch
+    from ray_jobs.sweep_trial import (  # lazy: Optuna and Ray and torch
+        OBJECTIVE_KEY,
+        TRIAL_TAG,
+        find_child_runs,
+        trial_variant,
+    )
 
     # A run still RUNNING now belongs to a trial that ended without closing it (stopped, or interrupted by a
     # driver that died; a restored trial may then have logged into a new run): end it KILLED.
@@ -534,7 +528,7 @@ def _register(
     """The best finished trial's model as alias `candidate` of `reg_name`, tagged with its sweep and parent run."""
     from mlflow import MlflowClient
 
-    from v2s_models import registry
+    from v2s_models import registry  # lazy: torch
 
     info = registry.promote(best.run_id, name=reg_name, alias="candidate", tracking_uri=tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -595,16 +589,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_jobs.cluster import project_root
-    from ray_jobs.studies import StudyError, describe, load_sweep
-    from ray_jobs.train import parse_overrides
-    from v2s_models.config import ConfigError
+    from ray_jobs.studies import StudyError, describe, load_sweep  # lazy: torch
+    from v2s_models.config import ConfigError  # lazy: torch
 
     args = build_parser().parse_args(argv)
     try:
         sweep = load_sweep(args.study, smoke=args.smoke_test)
         if args.overrides:
-            from ray_jobs.studies import check
+            from ray_jobs.studies import check  # lazy: torch
 
             sweep.fixed.update(parse_overrides(args.overrides))
             check(sweep)

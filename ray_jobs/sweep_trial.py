@@ -31,11 +31,26 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from ray_jobs.studies import Sweep, resolve_metric, trial_config
-from ray_jobs.sweep import finite_size
+from ray_jobs.train import run_training
 
 OBJECTIVE_KEY = "objective"
 TRIAL_TAG = "v2s.sweep.trial_id"
 PARENT_TAG = "mlflow.parentRunId"
+
+
+def finite_size(space: Mapping[str, Mapping[str, list[Any]]]) -> int | None:
+    """How many distinct points a space of choices (and integer ranges) has; None when a dimension is
+    continuous."""
+    n = 1
+    for dist in space.values():
+        ((name, args),) = dist.items()
+        if name == "choice":
+            n *= len({json.dumps(v, sort_keys=True) for v in args})
+        elif name == "randint":
+            n *= int(args[1]) - int(args[0]) + 1
+        else:
+            return None
+    return n
 
 
 def point_key(config: dict[str, Any]) -> str:
@@ -309,7 +324,6 @@ def trial_variant(sweep: Sweep, config: dict[str, Any], trial_id: str) -> tuple[
 
 def run_trial(config: dict[str, Any], plan: dict[str, Any]) -> None:
     """Tune function: one trial = one Ray Train run (resumed by name when Tune restores the trial)."""
-    from ray_jobs.train import run_training
 
     sweep: Sweep = plan["sweep"]
     if plan.get("temporary_server"):  # MLflow's "View run at http://..." would name a server that stops soon

@@ -48,8 +48,18 @@ from typing import Any
 
 import yaml
 
+from ray_jobs.cluster import connect, is_uri, latest_remote_epoch, project_root, ray_storage
 from v2s_models import model_card
 from v2s_models.lineage import describe_lineage
+from v2s_models.params import DEFAULT_PARAMS, data_settings, load_params
+from v2s_models.settings import DataSettings
+from v2s_models.tracking import (
+    MLflowTracker,
+    NullTracker,
+    default_artifact_root,
+    default_tracking_uri,
+    git_commit,
+)
 
 RUN_STATE_FILE = "v2s_run.json"
 PACKAGE_DIR = "package"
@@ -100,8 +110,7 @@ def data_metadata(cfg: Mapping[str, Any], root: Path) -> tuple[Any, dict[str, An
     Data settings and feature settings come from the project's params.yaml (the one the pipeline ran with),
     falling back to the built-in defaults; the fingerprint hashes every clip's feature cache key.
     """
-    from v2s_models.data import dataset_fingerprint, feature_dir, read_manifest
-    from v2s_models.params import DEFAULT_PARAMS, data_settings, load_params
+    from v2s_models.data import dataset_fingerprint, feature_dir, read_manifest  # lazy: torch
 
     params_path = root / "params.yaml"
     params = load_params(params_path) if params_path.is_file() else DEFAULT_PARAMS
@@ -163,8 +172,7 @@ def _open_tracker(
     tags: Mapping[str, str],
 ) -> Any:
     """The run's MLflowTracker: the run recorded in `state` (a resumed job) or a new one."""
-    from v2s_models.config import flatten
-    from v2s_models.tracking import MLflowTracker, default_artifact_root
+    from v2s_models.config import flatten  # lazy: torch
 
     if state.get("mlflow_run_id") and state.get("tracking_uri") == tracking_uri:
         tracker = MLflowTracker(tracking_uri=tracking_uri, run_id=state["mlflow_run_id"])
@@ -241,12 +249,10 @@ def run_training(
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from ray_jobs.cluster import connect, is_uri, latest_remote_epoch, ray_storage
-    from v2s_models import finetune, registry
-    from v2s_models.config import config_hash, validate
-    from v2s_models.finetune import InitFrom
-    from v2s_models.tracking import NullTracker, default_tracking_uri, git_commit
-    from v2s_models.training import loop
+    from v2s_models import finetune, registry  # lazy: torch
+    from v2s_models.config import config_hash, validate  # lazy: torch
+    from v2s_models.finetune import InitFrom  # lazy: torch
+    from v2s_models.training import loop  # lazy: torch
 
     t_start = time.perf_counter()
     validate(cfg)
@@ -475,10 +481,8 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     from ray import train as ray_train
     from ray.train.torch import get_device, prepare_model
 
-    from v2s_models import registry
-    from v2s_models.settings import DataSettings
-    from v2s_models.tracking import MLflowTracker, NullTracker
-    from v2s_models.training import loop
+    from v2s_models import registry  # lazy: torch
+    from v2s_models.training import loop  # lazy: torch
 
     loop.SOLVERS.update(config.get("solvers") or {})
     cfg = config["cfg"]
@@ -605,7 +609,7 @@ def _write_artifacts(
     """Rank 0: the solver's files (mel images, audio, video) for a few clips, logged under `epoch_<n>/`."""
     import torch
 
-    from v2s_models.training import loop
+    from v2s_models.training import loop  # lazy: torch
 
     loader = loop.make_loader(
         dataset, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate
@@ -662,8 +666,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ray_jobs.cluster import is_uri, project_root, ray_storage
-    from v2s_models.config import ConfigError, load_config
+    from v2s_models.config import ConfigError, load_config  # lazy: torch
 
     args = build_parser().parse_args(argv)
     try:

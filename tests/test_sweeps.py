@@ -265,8 +265,8 @@ def test_studies_do_not_repeat_points_of_a_finite_space() -> None:
     the sweep's searcher gives 8 distinct ones, deterministically, and repeats only once every point was seen."""
     from ray.tune.search.optuna import OptunaSearch
 
-    from ray_jobs.sweep import finite_size, tune_space
-    from ray_jobs.sweep_trial import DistinctOptunaSearch
+    from ray_jobs.sweep import tune_space
+    from ray_jobs.sweep_trial import DistinctOptunaSearch, finite_size
 
     space = {"a": {"choice": [4, 32, 256]}, "b": {"choice": ["x", "y"]}, "c": {"choice": [1.0, 10.0]}}
     assert finite_size(space) == 12 and finite_size({**space, "d": {"randint": [1, 4]}}) == 48

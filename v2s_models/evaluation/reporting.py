@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from v2s_models.evaluation.baselines import BASELINES, CONTROL, SYSTEM, EvalClip
+from v2s_models.media.mux import mux_audio
 from v2s_models.metrics.standard import METRIC_NETWORK
 from v2s_models.metrics.stats import Interval, paired_comparison
 
@@ -242,7 +243,6 @@ def write_samples(
 ) -> list[Path]:
     """samples/<system>/<clip>.mp4 for the first `count` clips: the clip's video with each system's sound,
     cut to the clip's own length (one loop period), plus `real`."""
-    from v2s_models.media.mux import mux_audio  # the muxer (PyAV) lives with the data stages
 
     written = []
     for c in list(clips)[: max(0, count)]:

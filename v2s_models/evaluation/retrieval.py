@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 from v2s_models import metrics as M
+from v2s_models.correlation import sequence_nll
 from v2s_models.data import PerSecondDataset, collate_dicts, read_manifest
 from v2s_models.evaluation.baselines import select_rows
 from v2s_models.metrics.stats import Interval, bootstrap_mean, bootstrap_statistic
+from v2s_models.training.loop import build_solver
 
 KS = (1, 5, 10)
 
@@ -41,7 +43,6 @@ def retrieval_intervals(
 
 def _solver_with_weights(package: Any, root: Path, manifest: str | None) -> Any:
     """The package's training solver (data pipeline, cropping) with the package's trained weights."""
-    from v2s_models.training.loop import build_solver  # the training stack: only likelihood scoring needs it
 
     cfg = copy.deepcopy(package.config)
     if manifest is not None:
@@ -76,7 +77,6 @@ def likelihood_retrieval(
     video as the query and candidates ranked by likelihood, `recall@1/5/10`, `median_rank`, `mean_rank`
     (chance: recall@k = k / N, median rank (N + 1) / 2). Returns (figures, {"clips", "seconds", "sample"}).
     """
-    from v2s_models.correlation import sequence_nll  # the SampleRNN stack: only this scorer needs it
 
     if package.paradigm != "autoregressive":
         raise ValueError(

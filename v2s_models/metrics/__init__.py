@@ -32,6 +32,7 @@ from v2s_models.metrics.synthetic import (
     timbre_params,
     visible_onsets,
 )
+from v2s_models.metrics.timbre import timbre_similarity as _similarity
 
 __all__ = [
     "VIDEO_FRAME_S",
@@ -63,7 +64,6 @@ def timbre_similarity(
     generated: np.ndarray, reference: np.ndarray, sr: int, *, reference_sr: int | None = None
 ) -> float:
     """Resemblyzer cosine similarity (`v2s_models.metrics.timbre.timbre_similarity`, imported on use)."""
-    from v2s_models.metrics.timbre import timbre_similarity as _similarity
 
     return _similarity(generated, reference, sr, reference_sr=reference_sr)
 

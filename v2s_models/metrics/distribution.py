@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from v2s_models.metrics.soundnet import embed
+
 
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:
     w, v = np.linalg.eigh(s)
@@ -59,7 +61,6 @@ def kl_divergence(p_real: np.ndarray, p_gen: np.ndarray, *, eps: float = 1e-10) 
 
 def soundnet_set(waves: Sequence[np.ndarray], sr: int) -> tuple[np.ndarray, np.ndarray]:
     """SoundNet embeddings (N, 1024) and object probabilities (N, 1000) of a list of mono waveforms."""
-    from v2s_models.metrics.soundnet import embed
 
     outs = [embed(w, sr) for w in waves]
     return np.stack([o.embedding for o in outs]), np.stack([o.objects for o in outs])

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from v2s_models.audio import REGNET_MIN_LEVEL_DB
+from v2s_models.audio import REGNET_MIN_LEVEL_DB, regnet_mel
 
 MelConvention = Literal["regnet", "ln", "log10", "db"]
 DEFAULT_NUM_CEPSTRA = 24
@@ -83,7 +83,6 @@ def mcd_waveforms(
 ) -> float:
     """MCD (dB) between two mono waveforms (N,), through RegNet-convention mels (the data preset's recipe,
     22050 Hz; other rates are resampled first)."""
-    from v2s_models.audio import regnet_mel
 
     a, b = _at_22050(wave_a, sr), _at_22050(wave_b, sr)
     return mel_cepstral_distortion(
