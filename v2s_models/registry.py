@@ -45,6 +45,8 @@ from v2s_models.lineage import TAG_PREFIX as LINEAGE_TAG_PREFIX
 from v2s_models.lineage import describe_lineage
 from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
 from v2s_models.settings import DataSettings, get_preset
+from v2s_models.tracking import default_tracking_uri
+from v2s_models.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 
 CHECKPOINT_META_FILE = "v2s_checkpoint.yaml"
 PACKAGE_ARTIFACT = "package"  # name of the package folder among the pyfunc model's artifacts
@@ -95,7 +97,6 @@ def default_inference_modules(config: Mapping[str, Any]) -> list[str]:
 def latest_checkpoint(path: str | Path) -> Path:
     """`path` itself if it holds `checkpoint.pt`, else its newest `checkpoint_*` sub-folder (a Ray run folder;
     Ray Train names them `checkpoint_<date>_<time>`, so the last in sorted order is the newest)."""
-    from v2s_models.training.checkpoint import CHECKPOINT_FILE
 
     path = Path(path)
     if (path / CHECKPOINT_FILE).is_file():
@@ -121,7 +122,6 @@ def package_from_checkpoint(
     Missing arguments come from the folder's `v2s_checkpoint.yaml`; without one, `config` is required, the data
     settings default to the config's `data.preset` (regnet) and the modules to every non-discriminator.
     """
-    from v2s_models.training.checkpoint import load_checkpoint
 
     ckpt_dir = latest_checkpoint(ckpt_dir)
     meta: dict[str, Any] = {}
@@ -432,7 +432,6 @@ def resolve_model(
     folder (its newest checkpoint). Otherwise an MLflow reference (see `model_uri`) read from `tracking_uri`
     (default: `MLFLOW_TRACKING_URI`, else the project store `./mlflow.db`, as `v2s promote` uses).
     """
-    from v2s_models.tracking import default_tracking_uri
 
     ref = str(uri_or_path)
     path = Path(ref)
@@ -464,8 +463,6 @@ def promote(
     if not name or "/" in name or "@" in name:
         raise ValueError(f"invalid registered model name {name!r}")
     from mlflow import MlflowClient
-
-    from v2s_models.tracking import default_tracking_uri
 
     tracking_uri = tracking_uri or default_tracking_uri(Path.cwd())
     with _mlflow_uri(tracking_uri) as mlflow:

@@ -20,8 +20,17 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from v2s_models.audio import dequantize_linear, quantize_linear
 from v2s_models.data import decoded_dir, feature_dir, read_manifest
 from v2s_models.evaluation.progress import progress
+from v2s_models.generation import (
+    build_vocoder,
+    generate_autoregressive,
+    generate_gan_mel,
+    generator_module,
+    needs_reference,
+    vocode,
+)
 from v2s_models.metrics.stats import stratified_sample
 
 SYSTEM = "model"  # the model's rows are written under its own name; this is only the internal key
@@ -189,15 +198,6 @@ def synthesize(
     own_reference: VarietySound also generates each clip with its own mel as the timbre reference (the mel is
     kept for `mcd_own_reference_db`, not voiced).
     """
-    from v2s_models.audio import dequantize_linear, quantize_linear
-    from v2s_models.generation import (
-        build_vocoder,
-        generate_autoregressive,
-        generate_gan_mel,
-        generator_module,
-        needs_reference,
-        vocode,
-    )
 
     if background not in ("silence", "real"):
         raise ValueError(f"background must be 'silence' or 'real', got {background!r}")

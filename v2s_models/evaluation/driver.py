@@ -26,6 +26,7 @@ from v2s_models.evaluation.baselines import (
 from v2s_models.evaluation.reporting import write_outputs, write_samples
 from v2s_models.evaluation.retrieval import chance_retrieval, likelihood_retrieval, tower_retrieval
 from v2s_models.evaluation.scoring import per_category, score_clips, summarize
+from v2s_models.generation import load_model
 from v2s_models.metrics.standard import standard_metrics, weights_status
 from v2s_models.metrics.stats import Interval
 
@@ -93,7 +94,6 @@ def evaluate(
     field's standard figures (`fd_panns`, `kl_panns`, ...) of every system against the real clips, for each
     network whose weights it finds (none: no such figures); `meta["standard_weights"]` says which are official.
     """
-    from v2s_models.generation import load_model  # the model stack: loaded once the settings are known good
 
     _check_settings(
         generate_seconds=generate_seconds,

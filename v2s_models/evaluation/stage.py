@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from v2s_models import model_card
 from v2s_models.evaluation.baselines import SYSTEM
 from v2s_models.evaluation.driver import Evaluation, evaluate
 from v2s_models.evaluation.paper_tables import paper_tables
@@ -26,6 +27,8 @@ from v2s_models.evaluation.reporting import (
     write_csv,
 )
 from v2s_models.metrics.stats import Interval
+from v2s_models.params import load_params
+from v2s_models.tracking import MLflowTracker, default_artifact_root, default_tracking_uri
 
 DEFAULTS: dict[str, Any] = {
     "split": "test",
@@ -44,7 +47,6 @@ DEFAULTS: dict[str, Any] = {
 
 def stage_params(root: Path) -> dict[str, Any]:
     """params.yaml's `evaluate` section over DEFAULTS; an unknown key is refused by name."""
-    from v2s_models.params import load_params  # the params reader lives with the data stages
 
     params = load_params(root / "params.yaml")
     cfg = {**DEFAULTS, **(params.get("evaluate") or {})}
@@ -59,7 +61,6 @@ def stage_params(root: Path) -> dict[str, Any]:
 def standard_settings(root: Path) -> dict[str, Any]:
     """params.yaml's `standard_metrics` section (where the standard networks' weights are), relative paths
     resolved against `root`; {} without a params.yaml."""
-    from v2s_models.params import load_params  # the params reader lives with the data stages
 
     if not (root / "params.yaml").is_file():
         return {}
@@ -186,8 +187,6 @@ def log_to_mlflow(
     """
     from mlflow import MlflowClient
 
-    from v2s_models.tracking import MLflowTracker  # MLflow: only the stages log
-
     client = MlflowClient(tracking_uri=tracking_uri)
     versions = [f"{mv.name}/{mv.version}" for mv in _versions_of_run(client, run_id)]
     tags = evaluation_tags(evaluation, run_id, max_clips=max_clips, model_uri=model_uri, versions=versions)
@@ -262,8 +261,6 @@ def record_on_registry(training_run_id: str | None, *, tracking_uri: str) -> lis
     versions annotated (`name/version`). Call only after a full evaluation."""
     from mlflow import MlflowClient
 
-    from v2s_models import model_card
-
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     done = []
     for mv in _versions_of_run(client, training_run_id):
@@ -279,7 +276,6 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
     """DVC stage `evaluate@KEY`: models/KEY/package -> evaluations/KEY (with the flat `headline.json`), logged
     as runs of their own in MLflow experiment `evaluation`; a full evaluation (max_clips null) also annotates
     the registered versions of the model's training run."""
-    from v2s_models.tracking import default_artifact_root, default_tracking_uri
 
     cfg = stage_params(root)
     model_dir = root / "models" / key
@@ -405,7 +401,6 @@ def log_results_to_mlflow(results: Path, rows: Sequence[Mapping[str, Any]], *, r
     """The results table as a run `results` of MLflow experiment `evaluation`: metrics
     `<evaluation>/<system>/<metric>` (with `/ci95_low`, `/ci95_high`) and results.{md,csv}, papers.md as
     artifacts; returns the run id."""
-    from v2s_models.tracking import MLflowTracker, default_artifact_root, default_tracking_uri
 
     tracker = MLflowTracker.create(
         tracking_uri=default_tracking_uri(root),
