@@ -16,16 +16,11 @@ import torch
 from torch import nn
 
 from v2s_models.config import instantiate
-from v2s_models.generation import (
-    crossfade,
-    generate_autoregressive,
-    generate_gan_mel,
-    plan_windows,
-    vocode,
-    window_weights,
-)
+from v2s_models.generation import generate_autoregressive, generate_gan_mel
 from v2s_models.package import save_package
 from v2s_models.settings import REGNET, DataSettings
+from v2s_models.vocoding import vocode
+from v2s_models.windows import crossfade, plan_windows, window_weights
 
 FEATURES = {
     "extractor": "random_projection",  # 128-d; appearance + motion = 256-d

@@ -27,11 +27,12 @@ from v2s_models import components
 from v2s_models.cli import main as cli_main
 from v2s_models.components import ComponentError
 from v2s_models.config import build_component
-from v2s_models.generation import VideoToSound, build_vocoder, trusted_extractor_weights
 from v2s_models.package import META_FILE, load_package, save_package
 from v2s_models.registry import CHECKPOINT_META_FILE, promote, resolve_model
 from v2s_models.settings import REGNET
 from v2s_models.training.checkpoint import CHECKPOINT_FILE
+from v2s_models.video_to_sound import VideoToSound, trusted_extractor_weights
+from v2s_models.vocoding import build_vocoder
 
 REPO = Path(__file__).resolve().parents[1]
 FEATURES = {"extractor": "random_projection", "image_size": 32, "flow": "dis", "flow_bound": 20.0}

@@ -25,9 +25,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     with progress.stage("loading libraries"):  # a cold start spends most of its time here
         from tqdm import tqdm
 
-        from v2s_models.generation import GenerationResult, VideoToSound  # lazy: torch
         from v2s_models.media.decoding import MediaError, probe  # lazy: PyAV
         from v2s_models.media.mux import output_format, prepare_outputs  # lazy: PyAV
+        from v2s_models.video_to_sound import GenerationResult, VideoToSound  # lazy: torch
 
     def report(video: Path, item: GenerationResult | Exception) -> None:
         if isinstance(item, Exception):

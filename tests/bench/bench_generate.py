@@ -28,9 +28,9 @@ from typing import Any
 import torch
 
 from v2s_models.config import instantiate
-from v2s_models.generation import VideoToSound
 from v2s_models.package import ModelPackage
 from v2s_models.settings import REGNET, ZHOU, DataSettings
+from v2s_models.video_to_sound import VideoToSound
 
 REAL = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "real"
 DEBUG_FEATURES = {"extractor": "random_projection", "image_size": 32, "flow": "dis", "flow_bound": 20.0}

@@ -23,15 +23,9 @@ import torch
 from v2s_models.audio import dequantize_linear, quantize_linear
 from v2s_models.data import decoded_dir, feature_dir, read_manifest
 from v2s_models.evaluation.progress import progress
-from v2s_models.generation import (
-    build_vocoder,
-    generate_autoregressive,
-    generate_gan_mel,
-    generator_module,
-    needs_reference,
-    vocode,
-)
+from v2s_models.generation import generate_autoregressive, generate_gan_mel, generator_module, needs_reference
 from v2s_models.metrics.stats import stratified_sample
+from v2s_models.vocoding import build_vocoder, vocode
 
 SYSTEM = "model"  # the model's rows are written under its own name; this is only the internal key
 BASELINES = ("revoiced", "same_category", "silence")
