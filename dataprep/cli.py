@@ -12,7 +12,7 @@ from typing import Any
 
 def _cmd_features(args: argparse.Namespace) -> int:
     from dataprep.single import video_features  # lazy: PyAV and torch
-    from v2s_models.media.decoding import MediaError  # lazy: PyAV
+    from v2s_models.media.probe import MediaError  # lazy: PyAV
 
     params = (
         args.params

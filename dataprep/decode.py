@@ -28,7 +28,7 @@ from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from dataprep.sources import ClipSource, scan, scan_source
 from v2s_models import io
-from v2s_models.media import decoding
+from v2s_models.media import decoding, probe
 from v2s_models.params import data_settings, load_params, section
 from v2s_models.settings import DataSettings
 
@@ -107,7 +107,7 @@ def _decode_one(item: tuple[ClipSource, str, list[DataSettings]], state: dict[st
                 has_audio=info["has_audio"],
                 audio_stream=meta.get("audio_stream", 0),
             )
-    except decoding.MediaError as e:
+    except probe.MediaError as e:
         for settings in presets:  # never leave a stale, complete-looking output of a now-bad file
             shutil.rmtree(out_root_p / settings.name / clip.clip_id, ignore_errors=True)
         return ClipResult(

@@ -34,7 +34,7 @@ from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
 from v2s_models import io
-from v2s_models.media import decoding
+from v2s_models.media import decoding, lengths, probe, video_decoding
 from v2s_models.media.visual import build_extractor as _build
 from v2s_models.media.visual import clip_visual_features
 from v2s_models.params import data_settings, load_params, section
@@ -128,11 +128,11 @@ def decode_for_features(
 def compute_per_second(
     path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any], extractor: Any
 ) -> dict[str, np.ndarray]:
-    frames = decoding.read_frames(
+    frames = video_decoding.read_frames(
         path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration
     )
     seconds = max(1, int(settings.duration))
-    index = decoding.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
+    index = lengths.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
     feats = per_second_features(frames[index], audio, sample_rate=settings.sample_rate, extractor=extractor)
     return {k: v.astype(np.float32) for k, v in feats.items()}
 
@@ -206,7 +206,7 @@ def _features_one(
                     "dtypes": {k: str(v.dtype) for k, v in arrays.items()},
                 },
             )
-    except (decoding.MediaError, ValueError, RuntimeError, OSError) as e:
+    except (probe.MediaError, ValueError, RuntimeError, OSError) as e:
         for d in written:
             shutil.rmtree(d, ignore_errors=True)
         reason = getattr(e, "reason", "features_failed")

@@ -25,8 +25,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     with progress.stage("loading libraries"):  # a cold start spends most of its time here
         from tqdm import tqdm
 
-        from v2s_models.media.decoding import MediaError, probe  # lazy: PyAV
         from v2s_models.media.mux import output_format, prepare_outputs  # lazy: PyAV
+        from v2s_models.media.probe import MediaError, probe  # lazy: PyAV
         from v2s_models.video_to_sound import GenerationResult, VideoToSound  # lazy: torch
 
     def report(video: Path, item: GenerationResult | Exception) -> None:
@@ -106,7 +106,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from v2s_models.evaluation import evaluate, log_to_mlflow  # lazy: torch
     from v2s_models.evaluation.stage import standard_settings  # lazy: torch
-    from v2s_models.media.decoding import MediaError  # lazy: PyAV
+    from v2s_models.media.probe import MediaError  # lazy: PyAV
 
     root = args.root.resolve()
     out = args.out or root / "evaluations" / _safe_name(args.model)

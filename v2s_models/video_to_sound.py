@@ -47,9 +47,9 @@ from v2s_models.generation import (
     needs_reference,
 )
 from v2s_models.io import atomic_path
-from v2s_models.media import decoding
-from v2s_models.media.decoding import MediaError
+from v2s_models.media import audio_decoding, lengths, probe, video_decoding
 from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs, video_duration
+from v2s_models.media.probe import MediaError
 from v2s_models.media.visual import build_extractor, clip_visual_features
 from v2s_models.package import ModelPackage
 from v2s_models.params import DEFAULT_PARAMS
@@ -95,12 +95,12 @@ def reference_mel(path: str | os.PathLike[str], settings: DataSettings) -> Tenso
     """The mel (n_mels, L) of any audio or video file's sound, its first `settings.duration` seconds, in the
     model's convention (RegNet: `audio.regnet_mel`). Raises MediaError for files without sound."""
 
-    wav = decoding.read_audio(path, sample_rate=settings.sample_rate, max_duration=settings.duration)
-    level = decoding.rms_dbfs(wav)
-    if level < decoding.SILENCE_DBFS:
-        raise decoding.MediaError(path, "silent_audio", f"the reference is silent (RMS {level:.1f} dBFS)")
+    wav = audio_decoding.read_audio(path, sample_rate=settings.sample_rate, max_duration=settings.duration)
+    level = audio_decoding.rms_dbfs(wav)
+    if level < audio_decoding.SILENCE_DBFS:
+        raise probe.MediaError(path, "silent_audio", f"the reference is silent (RMS {level:.1f} dBFS)")
     if wav.shape[0] < settings.mel.n_fft:
-        raise decoding.MediaError(path, "too_short", f"the reference has only {wav.shape[0]} samples")
+        raise probe.MediaError(path, "too_short", f"the reference has only {wav.shape[0]} samples")
     return torch.from_numpy(audio_lib.mel(wav, settings.sample_rate, settings.mel))
 
 
@@ -231,13 +231,13 @@ class VideoToSound:
         t0 = time.perf_counter()
         duration = video_duration(video)
         size = int(self.features["image_size"])
-        frames = decoding.read_frames(video, fps=self.settings.fps, size=(size, size))
+        frames = video_decoding.read_frames(video, fps=self.settings.fps, size=(size, size))
         loop_index = None
         if frames.shape[0] < self.window:  # fitted to one window the way decode_clip fits training clips
             if self.settings.pad_mode == "zero":
-                frames = decoding.fit_length(frames, self.window, mode="zero")
+                frames = lengths.fit_length(frames, self.window, mode="zero")
             else:
-                loop_index = decoding.fit_length(np.arange(frames.shape[0]), self.window, mode="loop")
+                loop_index = lengths.fit_length(np.arange(frames.shape[0]), self.window, mode="loop")
         visual = clip_visual_features(
             frames,
             extractor=self.extractor,

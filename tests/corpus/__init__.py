@@ -6,7 +6,7 @@ loops, dangling links, names that are not UTF-8 or hold control characters, fold
 returns one `CorpusEntry` per input with the outcomes the pipeline may give it. The same seed gives the same
 files; the kinds and counts do not depend on the seed, only the sizes, rates, durations and bytes.
 
-Outcomes are "ok" or a reason of `dataprep.sources.SKIP_REASONS` / `v2s_models.media.decoding.MediaError`.
+Outcomes are "ok" or a reason of `dataprep.sources.SKIP_REASONS` / `v2s_models.media.probe.MediaError`.
 """
 
 from __future__ import annotations

@@ -18,16 +18,11 @@ import pytest
 
 from tests.corpus import _Spec, rotate_mp4
 from tests.corpus import write_media as write_corpus_media
-from v2s_models.media.decoding import (
-    SILENCE_DBFS,
-    MediaError,
-    decode_clip,
-    fit_length,
-    probe,
-    read_audio,
-    read_frames,
-    rms_dbfs,
-)
+from v2s_models.media.audio_decoding import SILENCE_DBFS, read_audio, rms_dbfs
+from v2s_models.media.decoding import decode_clip
+from v2s_models.media.lengths import fit_length
+from v2s_models.media.probe import MediaError, probe
+from v2s_models.media.video_decoding import read_frames
 from v2s_models.settings import REGNET, ZHOU, DataSettings
 
 REAL_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "media" / "real"

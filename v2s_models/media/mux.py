@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from v2s_models.io import atomic_path
-from v2s_models.media.decoding import MediaError, _open_container, _resample, _stream_duration, _video_stream
+from v2s_models.media.audio_decoding import _resample
+from v2s_models.media.probe import MediaError, _open_container, _stream_duration, _video_stream
 
 OUTPUT_FORMATS: dict[str, str] = {
     ".mp4": "mp4",

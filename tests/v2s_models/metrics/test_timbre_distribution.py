@@ -100,7 +100,7 @@ def test_soundnet_outputs_and_distances() -> None:
 
 
 def test_timbre_similarity(real_media) -> None:
-    from v2s_models.media.decoding import read_audio
+    from v2s_models.media.audio_decoding import read_audio
     from v2s_models.metrics.timbre import resemblyzer_embedding, timbre_similarity, voice_encoder
 
     clip = read_audio(real_media / "hammer_anvil.mp4", sample_rate=SR, max_duration=4.0)
