@@ -475,13 +475,111 @@ def _mean_over_workers(metrics: Mapping[str, float], world_size: int, device: An
     return dict(zip(keys, (values / world_size).tolist(), strict=True))
 
 
+class _RayEpochHooks:
+    """The Ray Train worker's part of the one epoch loop (`loop.run_epochs`): its rank's shard, resuming from
+    Ray's checkpoint, DDP over several workers, the batch hooks, metrics averaged over workers with throughput,
+    and each epoch's checkpoint reported to Ray Train, then logged to MLflow and its samples written (rank 0)."""
+
+    def __init__(self, config: Mapping[str, Any], *, rank: int, world: int, device: Any) -> None:
+        self.config, self.rank, self.world_size, self.device = config, rank, world, device
+        self.train_set: Any = None
+        self.val_set: Any = None
+        self.cfg = config["cfg"]
+        self.hooks = list(config.get("batch_hooks") or [])
+        self.settings = DataSettings.from_dict(config["data_settings"])
+        self.tracker: Any = NullTracker()
+        if rank == 0 and config.get("tracking_uri") and config.get("mlflow_run_id"):
+            self.tracker = MLflowTracker(tracking_uri=config["tracking_uri"], run_id=config["mlflow_run_id"])
+
+    def restore(self) -> Mapping[str, Any] | None:
+        from ray import train as ray_train  # lazy: Ray, on the worker only
+
+        from v2s_models.training import loop  # lazy: torch
+
+        checkpoint = ray_train.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as d:
+            return loop.load_checkpoint(Path(d))
+
+    def prepare(self, solver: Any, train_set: Any, val_set: Any) -> None:
+        self.train_set, self.val_set = train_set, val_set
+        if self.world_size > 1:
+            from ray.train.torch import prepare_model  # lazy: Ray, on the worker only
+
+            # DistributedDataParallel over the trained modules. find_unused_parameters defaults to on: the
+            # autoregressive solver's truncated-BPTT chunks leave some parameters without a gradient in a
+            # backward pass (DDP then fails); a config whose every parameter always gets one may turn it off.
+            unused = bool((self.cfg.get("train") or {}).get("ddp_find_unused_parameters", True))
+            ddp_kwargs = {"find_unused_parameters": unused}
+            solver.wrap_modules(lambda m: prepare_model(m, parallel_strategy_kwargs=ddp_kwargs))
+
+    def batches(self, loader: Iterable[Any], *, epoch: int) -> Iterable[Any]:
+        for hook in self.hooks:
+            loader = hook(loader, rank=self.rank, epoch=epoch)
+        return loader
+
+    def reduce(self, metrics: dict[str, float], stats: Any) -> dict[str, float]:
+        metrics["perf/clips_per_s"] = stats.clips / max(stats.train_s, 1e-9)
+        metrics = _mean_over_workers(metrics, self.world_size, self.device)
+        # the mean of per-worker rates times workers: the total rate
+        metrics["perf/clips_per_s"] *= self.world_size
+        metrics["perf/epoch_s"] = time.perf_counter() - stats.started
+        return metrics
+
+    def end_epoch(self, solver: Any, *, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
+        from ray import train as ray_train  # lazy: Ray, on the worker only
+
+        from v2s_models import registry  # lazy: torch
+        from v2s_models.training import loop  # lazy: torch
+
+        config, cfg = self.config, self.cfg
+        with tempfile.TemporaryDirectory(prefix="v2s-ckpt-") as tmp:
+            report_ckpt = None
+            if self.rank == 0:
+                loop.save_checkpoint(Path(tmp), solver, epoch=epoch, step=step, cfg=cfg, metrics=metrics)
+                registry.write_checkpoint_meta(
+                    tmp,
+                    config=cfg,
+                    data_settings=self.settings,
+                    features=config["features"],
+                    inference_modules=solver.inference_modules(),
+                    extra={"run_name": config["run_name"]},
+                )
+                report_ckpt = ray_train.Checkpoint.from_directory(tmp)
+            ray_train.report(
+                dict(metrics), checkpoint=report_ckpt, checkpoint_dir_name=f"checkpoint_epoch_{epoch:05d}"
+            )
+        # Every rank waits until the controller has committed this epoch's checkpoint: a worker that dies right
+        # after its report could otherwise take the report with it, and the epoch would be trained twice.
+        ray_train.get_all_reported_checkpoints(consistency_mode=ray_train.CheckpointConsistencyMode.COMMITTED)
+        if self.rank != 0:
+            return
+        # logged once the epoch is durable, so a restart does not log an epoch twice
+        epochs = int(cfg["epochs"])
+        self.tracker.log_metrics(dict(metrics), step=epoch)
+        shown = ", ".join(
+            f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(("train/", "val/"))
+        )
+        print(f"[train] epoch {epoch}/{epochs} {shown}", flush=True)
+        every = int(config.get("artifacts_every") or 0)
+        tracked = not isinstance(self.tracker, NullTracker)  # untracked runs (benchmarks) write no artifacts
+        if tracked and (epoch == epochs or (every and epoch % every == 0)):
+            has_val = self.val_set is not None and len(self.val_set) > 0
+            batch_size = max(1, math.ceil(int(cfg["batch_size"]) / self.world_size))
+            dataset = self.val_set if has_val else self.train_set
+            _write_artifacts(
+                solver, self.tracker, dataset, solver.collate_fn(), batch_size, int(cfg.get("seed", 0)), epoch
+            )
+
+
 def train_fn_per_worker(config: dict[str, Any]) -> None:
-    """The only code on Ray Train workers: build the solver, resume, train epochs, report checkpoints."""
+    """The only code on Ray Train workers: build the solver, then the one epoch loop (`loop.run_epochs`) with
+    the worker's hooks (sharding, resume from Ray's checkpoint, reporting)."""
     import torch
     from ray import train as ray_train
-    from ray.train.torch import get_device, prepare_model
+    from ray.train.torch import get_device
 
-    from v2s_models import registry  # lazy: torch
     from v2s_models.training import loop  # lazy: torch
 
     loop.SOLVERS.update(config.get("solvers") or {})
@@ -490,12 +588,8 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = get_device()
     torch.set_num_threads(max(1, int(config.get("cpus_per_worker", 1))))
-    seed = int(cfg.get("seed", 0))
-    epochs = int(cfg["epochs"])
-    batch_size = max(1, math.ceil(int(cfg["batch_size"]) / world))
-
-    # The same order as loop.fit: seed, build, data sets, then seed again (or restore) before training.
-    loop.seed_everything(seed)
+    # The same order as loop.fit's callers: seed, build, then run_epochs seeds again (or restores).
+    loop.seed_everything(int(cfg.get("seed", 0)))
     solver = loop.build_solver(
         cfg,
         device=device,
@@ -506,101 +600,8 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
     )
     if device.type == "cuda":
         solver.amp_dtype = torch.bfloat16
-    train_set, val_set = solver.datasets()
-    start, step = 0, 0
-    checkpoint = ray_train.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as d:
-            state = loop.load_checkpoint(Path(d))
-        solver.load_state_dict(state["solver"])
-        loop.set_rng_state(state["rng"])
-        start, step = int(state["data"]["epoch"]), int(state.get("step", 0))
-    else:
-        loop.seed_everything(seed)
-    if world > 1:
-        # DistributedDataParallel over the trained modules. find_unused_parameters defaults to on: the
-        # autoregressive solver's truncated-BPTT chunks leave some parameters without a gradient in a backward
-        # pass (DDP then fails); a config whose every parameter always gets one may turn it off for speed.
-        unused = bool((cfg.get("train") or {}).get("ddp_find_unused_parameters", True))
-        ddp_kwargs = {"find_unused_parameters": unused}
-        solver.wrap_modules(lambda m: prepare_model(m, parallel_strategy_kwargs=ddp_kwargs))
-
-    tracker: Any = NullTracker()
-    if rank == 0 and config.get("tracking_uri") and config.get("mlflow_run_id"):
-        tracker = MLflowTracker(tracking_uri=config["tracking_uri"], run_id=config["mlflow_run_id"])
-    settings = DataSettings.from_dict(config["data_settings"])
-    collate = solver.collate_fn()
-    max_steps = config.get("max_steps_per_epoch")
-    hooks = list(config.get("batch_hooks") or [])
-    has_val = val_set is not None and len(val_set) > 0
-
-    for epoch in range(start, epochs):
-        t0 = time.perf_counter()
-        loader = loop.make_loader(
-            train_set,
-            batch_size=batch_size,
-            shuffle=True,
-            seed=seed,
-            epoch=epoch,
-            collate_fn=collate,
-            rank=rank,
-            world_size=world,
-        )
-        batches: Any = loader
-        for hook in hooks:
-            batches = hook(batches, rank=rank, epoch=epoch + 1)
-        metrics = loop.run_epoch(solver, batches, max_steps=max_steps)
-        n_steps = len(loader) if max_steps is None else min(len(loader), int(max_steps))
-        n_clips = min(
-            len(loader.sampler) if loader.sampler is not None else len(train_set), n_steps * batch_size
-        )
-        step += n_steps
-        train_s = time.perf_counter() - t0
-        if has_val:
-            val_loader = loop.make_loader(
-                val_set, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate,
-                rank=rank, world_size=world,
-            )  # fmt: skip
-            solver.train(False)
-            with torch.no_grad():
-                metrics.update({f"val/{k}": v for k, v in solver.validate(val_loader).items()})
-        solver.end_epoch()
-        metrics["perf/clips_per_s"] = n_clips / max(train_s, 1e-9)
-        metrics = _mean_over_workers(metrics, world, device)
-        metrics["perf/clips_per_s"] *= world  # the mean of per-worker rates times workers: the total rate
-        metrics["perf/epoch_s"] = time.perf_counter() - t0
-        metrics["epoch"] = epoch + 1
-        with tempfile.TemporaryDirectory(prefix="v2s-ckpt-") as tmp:
-            report_ckpt = None
-            if rank == 0:
-                loop.save_checkpoint(Path(tmp), solver, epoch=epoch + 1, step=step, cfg=cfg, metrics=metrics)
-                registry.write_checkpoint_meta(
-                    tmp,
-                    config=cfg,
-                    data_settings=settings,
-                    features=config["features"],
-                    inference_modules=solver.inference_modules(),
-                    extra={"run_name": config["run_name"]},
-                )
-                report_ckpt = ray_train.Checkpoint.from_directory(tmp)
-            ray_train.report(
-                metrics, checkpoint=report_ckpt, checkpoint_dir_name=f"checkpoint_epoch_{epoch + 1:05d}"
-            )
-        # Every rank waits until the controller has committed this epoch's checkpoint: a worker that dies right
-        # after its report could otherwise take the report with it, and the epoch would be trained twice.
-        ray_train.get_all_reported_checkpoints(consistency_mode=ray_train.CheckpointConsistencyMode.COMMITTED)
-        if rank == 0:  # logged once the epoch is durable, so a restart does not log an epoch twice
-            tracker.log_metrics(metrics, step=epoch + 1)
-            shown = ", ".join(
-                f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.startswith(("train/", "val/"))
-            )
-            print(f"[train] epoch {epoch + 1}/{epochs} {shown}", flush=True)
-            every = int(config.get("artifacts_every") or 0)
-            tracked = not isinstance(tracker, NullTracker)  # untracked runs (benchmarks) write no artifacts
-            if tracked and (epoch + 1 == epochs or (every and (epoch + 1) % every == 0)):
-                _write_artifacts(
-                    solver, tracker, val_set if has_val else train_set, collate, batch_size, seed, epoch + 1
-                )
+    hooks = _RayEpochHooks(config, rank=rank, world=world, device=device)
+    loop.run_epochs(solver, cfg, hooks, max_steps_per_epoch=config.get("max_steps_per_epoch"))
 
 
 def _write_artifacts(

@@ -10,8 +10,11 @@ epoch; the epoch's shuffling is a function of (seed, epoch), so a resumed run se
 from __future__ import annotations
 
 import importlib
+import math
 import random
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +163,7 @@ def save_checkpoint(
     return path / CHECKPOINT_FILE
 
 
-def run_epoch(solver: Solver, loader: DataLoader, *, max_steps: int | None = None) -> dict[str, float]:
+def run_epoch(solver: Solver, loader: Iterable[Any], *, max_steps: int | None = None) -> dict[str, float]:
     """One pass over `loader`; returns the mean of each loss."""
     solver.train(True)
     sums: dict[str, float] = {}
@@ -175,6 +178,136 @@ def run_epoch(solver: Solver, loader: DataLoader, *, max_steps: int | None = Non
     return {f"train/{k}": v / max(1, n) for k, v in sums.items()}
 
 
+@dataclass(frozen=True)
+class EpochStats:
+    """What `run_epochs` measured of one epoch, for `EpochHooks.reduce`."""
+
+    epoch: int  # 1-based
+    steps: int  # optimiser steps this process took
+    clips: int  # training clips this process saw
+    train_s: float  # seconds of the training pass (validation not included)
+    started: float  # time.perf_counter() at the start of the epoch
+
+
+class EpochHooks:
+    """What a runner adds around the one epoch loop, `run_epochs`.
+
+    The loop itself (seeding or resuming, the (seed, epoch)-ordered loaders, the training pass, validation, the
+    solver's schedules, the global step) is the same for every runner; a runner says where a run resumes from,
+    which shard of the data this process trains, what wraps an epoch's batches, how the epoch's metrics are
+    combined, and where the checkpoint goes. `LocalHooks` is the plain loop's (`fit`); the Ray Train worker
+    (`ray_jobs.train`) adds sharding over workers, DDP, reporting and checkpoint storage through its own.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+
+    def restore(self) -> Mapping[str, Any] | None:
+        """The checkpoint to resume from (`load_checkpoint`'s dict), or None to start at epoch 0."""
+        return None
+
+    def prepare(self, solver: Solver, train_set: Dataset, val_set: Dataset | None) -> None:
+        """After seeding or restoring, before the first epoch, with the solver's data sets (the Ray worker wraps
+        modules in DDP here and keeps the data sets for its samples)."""
+
+    def batches(self, loader: Iterable[Any], *, epoch: int) -> Iterable[Any]:
+        """What the epoch iterates (`epoch` 1-based); the tests' fault injector wraps it."""
+        return loader
+
+    def reduce(self, metrics: dict[str, float], stats: EpochStats) -> dict[str, float]:
+        """The epoch's metrics as the run records them (the Ray worker: means over workers, throughput)."""
+        return metrics
+
+    def end_epoch(self, solver: Solver, *, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
+        """After the epoch's metrics are final: checkpoint, report, log."""
+
+
+class LocalHooks(EpochHooks):
+    """The plain loop's hooks: resume from and checkpoint into a local folder, then call `on_epoch_end`."""
+
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        *,
+        checkpoint_dir: Path | None = None,
+        resume: bool = True,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.on_epoch_end = on_epoch_end
+
+    def restore(self) -> Mapping[str, Any] | None:
+        d = self.checkpoint_dir
+        if d is not None and self.resume and (d / CHECKPOINT_FILE).is_file():
+            return load_checkpoint(d)
+        return None
+
+    def end_epoch(self, solver: Solver, *, epoch: int, step: int, metrics: Mapping[str, float]) -> None:
+        if self.checkpoint_dir is not None:
+            save_checkpoint(
+                self.checkpoint_dir, solver, epoch=epoch, step=step, cfg=self.cfg, metrics=metrics
+            )
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(epoch, dict(metrics))
+
+
+def run_epochs(
+    solver: Solver,
+    cfg: Mapping[str, Any],
+    hooks: EpochHooks,
+    *,
+    epochs: int | None = None,
+    max_steps_per_epoch: int | None = None,
+) -> dict[str, float]:
+    """The one epoch loop of every runner: trains `solver` to `epochs` (default `cfg['epochs']`) and returns the
+    last epoch's metrics. Batch size is global: each of `hooks.world_size` processes takes
+    ceil(batch_size / world_size) clips a step from its shard. Every process seeds alike (the sampler, not the
+    RNG, separates their data), so rank 0's RNG state in a checkpoint restores every rank."""
+    seed = int(cfg.get("seed", 0))
+    rank, world = hooks.rank, hooks.world_size
+    batch_size = max(1, math.ceil(int(cfg["batch_size"]) / world))
+    train_set, val_set = solver.datasets()
+    start, step = 0, 0
+    state = hooks.restore()
+    if state is not None:
+        solver.load_state_dict(state["solver"])
+        set_rng_state(state["rng"])
+        start, step = int(state["data"]["epoch"]), int(state.get("step", 0))
+    else:
+        seed_everything(seed)
+    hooks.prepare(solver, train_set, val_set)
+    collate = solver.collate_fn()
+    has_val = val_set is not None and len(val_set) > 0
+    total = epochs if epochs is not None else int(cfg["epochs"])
+    metrics: dict[str, float] = {}
+    for epoch in range(start, total):
+        started = time.perf_counter()
+        loader = make_loader(
+            train_set, batch_size=batch_size, shuffle=True, seed=seed, epoch=epoch, collate_fn=collate,
+            rank=rank, world_size=world,
+        )  # fmt: skip
+        metrics = run_epoch(solver, hooks.batches(loader, epoch=epoch + 1), max_steps=max_steps_per_epoch)
+        steps = len(loader) if max_steps_per_epoch is None else min(len(loader), int(max_steps_per_epoch))
+        clips = min(len(loader.sampler) if loader.sampler is not None else len(train_set), steps * batch_size)
+        step += steps
+        train_s = time.perf_counter() - started
+        if has_val:
+            val_loader = make_loader(
+                val_set, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate,
+                rank=rank, world_size=world,
+            )  # fmt: skip
+            solver.train(False)
+            with torch.no_grad():
+                metrics.update({f"val/{k}": v for k, v in solver.validate(val_loader).items()})
+        solver.end_epoch()
+        metrics = hooks.reduce(metrics, EpochStats(epoch + 1, steps, clips, train_s, started))
+        metrics["epoch"] = epoch + 1
+        hooks.end_epoch(solver, epoch=epoch + 1, step=step, metrics=metrics)
+    return metrics
+
+
 def fit(
     solver: Solver,
     cfg: Mapping[str, Any],
@@ -185,45 +318,7 @@ def fit(
     max_steps_per_epoch: int | None = None,
     epochs: int | None = None,
 ) -> dict[str, float]:
-    """Trains `solver` for `cfg['epochs']` (or `epochs`) without Ray; checkpoints into `checkpoint_dir`."""
-    seed = int(cfg.get("seed", 0))
-    train_set, val_set = solver.datasets()
-    start = 0
-    if checkpoint_dir is not None and resume and (checkpoint_dir / CHECKPOINT_FILE).is_file():
-        ckpt = load_checkpoint(checkpoint_dir)
-        solver.load_state_dict(ckpt["solver"])
-        set_rng_state(ckpt["rng"])
-        start = int(ckpt["data"]["epoch"])
-    else:
-        seed_everything(seed)
-    metrics: dict[str, float] = {}
-    total = epochs if epochs is not None else int(cfg["epochs"])
-    for epoch in range(start, total):
-        loader = make_loader(
-            train_set,
-            batch_size=int(cfg["batch_size"]),
-            shuffle=True,
-            seed=seed,
-            epoch=epoch,
-            collate_fn=solver.collate_fn(),
-        )
-        metrics = run_epoch(solver, loader, max_steps=max_steps_per_epoch)
-        if val_set is not None and len(val_set) > 0:
-            val_loader = make_loader(
-                val_set,
-                batch_size=int(cfg["batch_size"]),
-                shuffle=False,
-                seed=seed,
-                epoch=0,
-                collate_fn=solver.collate_fn(),
-            )
-            solver.train(False)
-            with torch.no_grad():
-                metrics.update({f"val/{k}": v for k, v in solver.validate(val_loader).items()})
-        solver.end_epoch()
-        metrics["epoch"] = epoch + 1
-        if checkpoint_dir is not None:
-            save_checkpoint(checkpoint_dir, solver, epoch=epoch + 1, step=0, cfg=cfg, metrics=metrics)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch + 1, metrics)
-    return metrics
+    """Trains `solver` for `cfg['epochs']` (or `epochs`) without Ray; checkpoints into `checkpoint_dir`.
+    `run_epochs` with `LocalHooks`: the Ray Train worker runs the same loop."""
+    hooks = LocalHooks(cfg, checkpoint_dir=checkpoint_dir, resume=resume, on_epoch_end=on_epoch_end)
+    return run_epochs(solver, cfg, hooks, epochs=epochs, max_steps_per_epoch=max_steps_per_epoch)
