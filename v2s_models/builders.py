@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from v2s_models import correlation, regnet, samplernn, varietysound
+from v2s_models import correlation, regnet, samplernn, varietysound, varietysound_discriminators
 from v2s_models.vocoders import hifigan
 from v2s_models.vocoders.hifigan_discriminators import hifigan_discriminators, hifigan_discriminators_debug
 from v2s_models.vocoders.hifigan_io import load_pretrained_hifigan
@@ -40,11 +40,11 @@ def varietysound_generator(preset: str = "paper", **overrides: Any) -> nn.Module
 
 
 def varietysound_tdad(preset: str = "paper", **overrides: Any) -> nn.Module:
-    return varietysound.build_tdad(preset, **overrides)
+    return varietysound_discriminators.build_tdad(preset, **overrides)
 
 
 def varietysound_mel_discriminator(preset: str = "paper", **overrides: Any) -> nn.Module:
-    return varietysound.build_mel_discriminator(preset, **overrides)
+    return varietysound_discriminators.build_mel_discriminator(preset, **overrides)
 
 
 def _pick(presets: dict[str, Any], preset: str, what: str) -> Any:

@@ -25,15 +25,13 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from v2s_models.varietysound import (
+from v2s_models.varietysound import varietysound_paper
+from v2s_models.varietysound_discriminators import mel_discriminator_paper, tdad_paper, time_shift
+from v2s_models.varietysound_losses import (
     PAPER_LOSS_WEIGHTS,
     generator_loss,
     mel_discriminator_loss,
-    mel_discriminator_paper,
     tdad_loss,
-    tdad_paper,
-    time_shift,
-    varietysound_paper,
 )
 
 NUM_FRAMES = 215

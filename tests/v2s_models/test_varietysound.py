@@ -16,22 +16,26 @@ from v2s_models.modules.sgau import (
 from v2s_models.varietysound import (
     DEBUG_N_MELS,
     DEBUG_VIDEO_DIM,
-    PAPER_LOSS_WEIGHTS,
-    build_mel_discriminator,
-    build_tdad,
     build_varietysound,
-    energy_mask,
-    generator_loss,
-    mel_discriminator_debug,
-    mel_discriminator_loss,
-    mel_discriminator_paper,
-    mel_l1_loss,
-    tdad_debug,
-    tdad_loss,
-    tdad_paper,
-    time_shift,
     varietysound_debug,
     varietysound_paper,
+)
+from v2s_models.varietysound_discriminators import (
+    build_mel_discriminator,
+    build_tdad,
+    mel_discriminator_debug,
+    mel_discriminator_paper,
+    tdad_debug,
+    tdad_paper,
+    time_shift,
+)
+from v2s_models.varietysound_encoders import energy_mask
+from v2s_models.varietysound_losses import (
+    PAPER_LOSS_WEIGHTS,
+    generator_loss,
+    mel_discriminator_loss,
+    mel_l1_loss,
+    tdad_loss,
 )
 
 T_DEBUG = 16  # video frames in debug tests -> 64 mel frames

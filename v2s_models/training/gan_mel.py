@@ -16,7 +16,7 @@ VarietySound (`varietysound_generator`, optional `tdad`, optional `mel_discrimin
        paper gives no amount; the upper bound stays below the period of our looped short clips, where a larger
        shift could line the events up again); mel discriminator update (`mel_discriminator_loss`), real and
        fake cropped at the same random windows;
-    3. G update: `varietysound.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a discriminator
+    3. G update: `varietysound_losses.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a discriminator
        missing from the config (Table 7 ablations) contributes no adversarial term.
 Initial weights depend only on the config's `seed` (the modules are built under a forked, seeded RNG).
 Discriminators are called on real and fake separately (their BatchNorm statistics never mix the two), as in
@@ -84,18 +84,14 @@ from v2s_models.regnet import (
 from v2s_models.settings import get_preset
 from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
-from v2s_models.varietysound import (
-    PAPER_LOSS_WEIGHTS as VARIETYSOUND_LOSS_KEYS,
-)
-from v2s_models.varietysound import (
+from v2s_models.varietysound import VarietySoundGenerator
+from v2s_models.varietysound_discriminators import (
     MultiWindowMelDiscriminator,
     TimeDomainAlignmentDiscriminator,
-    VarietySoundGenerator,
-    generator_loss,
-    mel_discriminator_loss,
-    tdad_loss,
     time_shift,
 )
+from v2s_models.varietysound_losses import PAPER_LOSS_WEIGHTS as VARIETYSOUND_LOSS_KEYS
+from v2s_models.varietysound_losses import generator_loss, mel_discriminator_loss, tdad_loss
 from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
 log = logging.getLogger(__name__)

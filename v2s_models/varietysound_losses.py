@@ -1,0 +1,91 @@
+"""VarietySound's losses (eq. 1-7): G = lambda_m * L1(mel) + lambda_a * LSGAN adversarial summed over both
+discriminators, weights as a mapping (Table 3: {"mel": 10000, "adv": 1}); the discriminators' LSGAN losses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+PAPER_LOSS_WEIGHTS: dict[str, float] = {"mel": 10000.0, "adv": 1.0}
+"""Table 3: lambda_m = 10000 (the authors' demo page says 1e5), lambda_a = 1."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Losses (pure functions; weights come from config as a mapping)
+
+
+def mel_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """L_mel (eq. 2): mean absolute error between mels of equal shape."""
+    if pred.shape != target.shape:
+        raise ValueError(f"mel_l1_loss needs equal shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    return F.l1_loss(pred, target)
+
+
+def _sum_terms(terms: list[Tensor]) -> Tensor:
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+def lsgan_generator_loss(fake_scores: Sequence[Tensor]) -> Tensor:
+    """Least-squares generator term: sum over score tensors of mean((1 - D(fake))^2)."""
+    return _sum_terms([torch.mean((1.0 - s) ** 2) for s in fake_scores])
+
+
+def lsgan_discriminator_loss(real_scores: Sequence[Tensor], fake_scores: Sequence[Tensor]) -> Tensor:
+    """Least-squares discriminator term: sum of mean((1 - D(real))^2) + mean(D(fake)^2)."""
+    return _sum_terms(
+        [torch.mean((1.0 - s) ** 2) for s in real_scores] + [torch.mean(s**2) for s in fake_scores]
+    )
+
+
+def _check_weights(weights: Mapping[str, float]) -> None:
+    known = set(PAPER_LOSS_WEIGHTS)
+    if set(weights) != known:
+        raise ValueError(f"loss weights must have exactly the keys {sorted(known)}, got {sorted(weights)}")
+
+
+def generator_loss(
+    mel_pred: Tensor,
+    mel_target: Tensor,
+    *,
+    weights: Mapping[str, float] = PAPER_LOSS_WEIGHTS,
+    tdad_fake: Tensor | None = None,
+    mel_d_fake: Sequence[Tensor] | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """L_G (eq. 1-3) = weights['mel'] * L1 + weights['adv'] * (LSGAN(TDAD) + LSGAN(mel D)).
+
+    `tdad_fake` (B, L') = D_t(G(v, m) | v); `mel_d_fake` = D_m(G(v, m)). Pass None for a discriminator that
+    is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel' (unweighted, detached).
+    """
+    _check_weights(weights)
+    mel = mel_l1_loss(mel_pred, mel_target)
+    zero = mel_pred.new_zeros(())
+    adv_t = lsgan_generator_loss([tdad_fake]) if tdad_fake is not None else zero
+    adv_m = lsgan_generator_loss(mel_d_fake) if mel_d_fake is not None else zero
+    total = weights["mel"] * mel + weights["adv"] * (adv_t + adv_m)
+    return total, {"mel": mel.detach(), "adv_tdad": adv_t.detach(), "adv_mel": adv_m.detach()}
+
+
+def tdad_loss(real: Tensor, fake: Tensor, shifted: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    """L_Dt (eq. 4-6): real = D_t(m | v), fake = D_t(G(v, m) | v) (detached input), shifted = D_t(S[m] | v).
+
+    Returns (total, parts) with parts 'real', 'fake', 'shifted' (detached).
+    """
+    l_real = torch.mean((1.0 - real) ** 2)
+    l_fake = torch.mean(fake**2)
+    l_shift = torch.mean(shifted**2)
+    total = l_real + l_fake + l_shift
+    return total, {"real": l_real.detach(), "fake": l_fake.detach(), "shifted": l_shift.detach()}
+
+
+def mel_discriminator_loss(
+    real_scores: Sequence[Tensor], fake_scores: Sequence[Tensor]
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """L_Dm (eq. 7), summed over the windows. Returns (total, parts) with parts 'real', 'fake' (detached)."""
+    if len(real_scores) != len(fake_scores):
+        raise ValueError(f"need as many real as fake scores, got {len(real_scores)} and {len(fake_scores)}")
+    l_real = lsgan_discriminator_loss(real_scores, [])
+    l_fake = lsgan_discriminator_loss([], fake_scores)
+    return l_real + l_fake, {"real": l_real.detach(), "fake": l_fake.detach()}
