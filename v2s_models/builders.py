@@ -10,7 +10,13 @@ from typing import Any
 
 from torch import nn
 
-from v2s_models import correlation, regnet, samplernn, varietysound, varietysound_discriminators
+from v2s_models import (
+    correlation,
+    regnet,
+    varietysound,
+    varietysound_discriminators,
+    visual_samplernn,
+)
 from v2s_models.vocoders import hifigan
 from v2s_models.vocoders.hifigan_discriminators import hifigan_discriminators, hifigan_discriminators_debug
 from v2s_models.vocoders.hifigan_io import load_pretrained_hifigan
@@ -58,7 +64,7 @@ def zhou(preset: str = "seq_debug", **overrides: Any) -> nn.Module:
     """Zhou et al.'s VisualSampleRNN: preset `<frame|seq|flow>_<paper|debug>` + VisualSampleRNN overrides."""
 
     presets = {
-        f"{enc}_{size}": getattr(samplernn, f"zhou_{enc}_{size}")
+        f"{enc}_{size}": getattr(visual_samplernn, f"zhou_{enc}_{size}")
         for enc in ("frame", "seq", "flow")
         for size in ("paper", "debug")
     }

@@ -41,12 +41,12 @@ import yaml
 from v2s_models import builders
 from v2s_models.correlation import CorrelationTower, Seq2SeqSampleRNN
 from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator
-from v2s_models.samplernn import VisualSampleRNN
 from v2s_models.varietysound import VarietySoundGenerator
 from v2s_models.varietysound_discriminators import (
     MultiWindowMelDiscriminator,
     TimeDomainAlignmentDiscriminator,
 )
+from v2s_models.visual_samplernn import VisualSampleRNN
 from v2s_models.vocoders import hifigan
 from v2s_models.vocoders.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 

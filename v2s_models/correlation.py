@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from v2s_models.modules.video_encoders import SeqEncoder
-from v2s_models.samplernn import SampleRNN, SampleRNNState, VisualSampleRNN, tbptt_chunks
+from v2s_models.samplernn import SampleRNN, SampleRNNState, tbptt_chunks
+from v2s_models.visual_samplernn import VisualSampleRNN
 
 
 def sinusoidal_encoding(length: int, dim: int) -> Tensor:

@@ -23,8 +23,8 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from v2s_models.samplernn import VisualSampleRNN, zhou_frame_debug, zhou_frame_paper
 from v2s_models.settings import ZHOU
+from v2s_models.visual_samplernn import VisualSampleRNN, zhou_frame_debug, zhou_frame_paper
 
 
 def _timed(fn: Callable[[], object], reps: int) -> float:

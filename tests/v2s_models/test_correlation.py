@@ -16,7 +16,8 @@ from v2s_models.correlation import (
     seq2seq_paper,
     sequence_nll,
 )
-from v2s_models.samplernn import sample_from_logits, tbptt_chunks, zhou_frame_debug
+from v2s_models.samplernn import sample_from_logits, tbptt_chunks
+from v2s_models.visual_samplernn import zhou_frame_debug
 
 VIDEO_DIM, AUDIO_DIM = 24, 8
 

@@ -10,12 +10,10 @@ import torch
 
 from v2s_models.audio import quantize_linear
 from v2s_models.modules.video_encoders import FrameEncoder, samples_per_video_frame
-from v2s_models.samplernn import (
-    SampleRNN,
+from v2s_models.samplernn import SampleRNN, sample_from_logits, samplernn_debug, tbptt_chunks
+from v2s_models.settings import ZHOU
+from v2s_models.visual_samplernn import (
     VisualSampleRNN,
-    sample_from_logits,
-    samplernn_debug,
-    tbptt_chunks,
     zhou_flow_debug,
     zhou_flow_paper,
     zhou_frame_debug,
@@ -23,7 +21,6 @@ from v2s_models.samplernn import (
     zhou_seq_debug,
     zhou_seq_paper,
 )
-from v2s_models.settings import ZHOU
 
 DEBUG_VISUAL_DIM, DEBUG_FLOW_DIM = 24, 12
 

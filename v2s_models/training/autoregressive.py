@@ -76,10 +76,11 @@ from v2s_models.config import TRAIN_KEYS as CONFIG_TRAIN_KEYS
 from v2s_models.correlation import Seq2SeqSampleRNN, sequence_nll
 from v2s_models.data import PerSecondDataset, WaveformDataset, collate_dicts, feature_dir, read_manifest
 from v2s_models.modules.video_encoders import samples_per_video_frame
-from v2s_models.samplernn import SampleRNNState, VisualSampleRNN, tbptt_chunks
+from v2s_models.samplernn import SampleRNNState, tbptt_chunks
 from v2s_models.settings import DataSettings, get_preset
 from v2s_models.training.artifacts import safe_name, write_wav
 from v2s_models.training.base import Solver
+from v2s_models.visual_samplernn import VisualSampleRNN
 
 log = logging.getLogger(__name__)
 
