@@ -17,7 +17,7 @@ import yaml
 from experiments import stages
 from ray_jobs import sweep as sweep_cli
 from ray_jobs import train as train_cli
-from v2s_models import config, regnet
+from v2s_models import config, regnet_losses
 from v2s_models.config import ConfigError, load_config, validate
 from v2s_models.training import autoregressive, contrastive, gan_mel, vocoder
 from v2s_models.training.loop import build_solver
@@ -41,8 +41,8 @@ def test_key_lists_match_what_the_solvers_read() -> None:
         assert set(config.TRAIN_KEYS[paradigm]) == set(module.TRAIN_KEYS), paradigm
         assert set(config.LOSS_KEYS[paradigm]) == set(module.LOSS_KEYS), paradigm
     assert set(config.LOSS_KEYS["vocoder"]) == set(vocoder.LOSS_KEYS)
-    regnet_losses = config.GAN_MEL_LOSS_KEYS["v2s_models.builders.regnet_generator"]
-    assert set(regnet_losses) == set(regnet.GENERATOR_LOSS_KEYS)
+    regnet_keys = config.GAN_MEL_LOSS_KEYS["v2s_models.builders.regnet_generator"]
+    assert set(regnet_keys) == set(regnet_losses.GENERATOR_LOSS_KEYS)
     vs_losses = config.GAN_MEL_LOSS_KEYS["v2s_models.builders.varietysound_generator"]
     assert set(vs_losses) == set(gan_mel.VARIETYSOUND_LOSS_KEYS)
 

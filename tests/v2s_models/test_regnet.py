@@ -9,7 +9,6 @@ import torch
 
 from v2s_models.regnet import (
     AUX_TYPES,
-    PAPER_LOSS_WEIGHTS,
     PAPER_PARAMETER_COUNTS,
     RegnetDiscriminator,
     RegnetGenerator,
@@ -17,9 +16,8 @@ from v2s_models.regnet import (
     build_regnet,
     count_parameters,
     regnet_debug,
-    regnet_discriminator_loss,
-    regnet_generator_loss,
 )
+from v2s_models.regnet_losses import PAPER_LOSS_WEIGHTS, regnet_discriminator_loss, regnet_generator_loss
 
 
 @pytest.fixture(autouse=True)

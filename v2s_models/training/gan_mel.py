@@ -73,14 +73,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
 from v2s_models.metrics.mcd import mel_cepstral_distortion
-from v2s_models.regnet import (
-    GENERATOR_LOSS_KEYS,
-    RegnetDiscriminator,
-    RegnetGenerator,
-    RegnetOutput,
-    regnet_discriminator_loss,
-    regnet_generator_loss,
-)
+from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator, RegnetOutput
+from v2s_models.regnet_losses import GENERATOR_LOSS_KEYS, regnet_discriminator_loss, regnet_generator_loss
 from v2s_models.settings import get_preset
 from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
