@@ -126,7 +126,9 @@ def local_imports(path: Path) -> list[str]:
 
 
 def test_project_modules_are_imported_at_the_top() -> None:
-    offenders = [hit for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py")) for hit in local_imports(p)]
+    offenders = [
+        hit for pkg in PACKAGES for p in sorted((REPO / pkg).rglob("*.py")) for hit in local_imports(p)
+    ]
     assert not offenders, (
         f"{len(offenders)} imports of project modules inside functions (move them to the top, or mark a heavy "
         f"one `{LAZY} <reason>`):\n" + "\n".join(offenders)
