@@ -155,10 +155,16 @@ def test_repro_trains_evaluates_and_reports_every_default_model(tiny_repo):
             assert (tiny_repo / "evaluations" / key / f).is_file(), f
         mp4s = sorted((tiny_repo / "evaluations" / key / "samples").glob("*/*.mp4"))
         assert {p.parent.name for p in mp4s} == {"real", key, "revoiced", "same_category", "silence"}
-        run = client.get_run(record["mlflow_run_id"])
-        assert f"eval/{key}/onset_f1" in run.data.metrics and "eval/silence/onset_f1" in run.data.metrics
-        arts = {a.path for a in client.list_artifacts(record["mlflow_run_id"], "evaluation")}
+        runs = _evaluation_runs(client, record["mlflow_run_id"])  # each evaluation is a run of its own
+        (own,) = [r for r in runs if r.data.tags["v2s.system"] == key]
+        silence = [r for r in runs if r.data.tags["v2s.system"] == "silence"]
+        assert "onset_f1" in own.data.metrics and silence and "onset_f1" in silence[0].data.metrics
+        assert own.data.tags["v2s.max_clips"] == "4" and own.data.tags["v2s.selection"] == "quick"
+        assert not any(k.startswith("eval/") for k in client.get_run(record["mlflow_run_id"]).data.metrics)
+        arts = {a.path for a in client.list_artifacts(own.info.run_id, "evaluation")}
         assert "evaluation/table.md" in arts, arts
+        headline = _read(tiny_repo / "evaluations" / key / "headline.json")
+        assert headline["clips"] == 4 and headline["onset_f1"] == doc["systems"][key]["onset_f1"]["value"]
     results = (tiny_repo / "results" / "results.md").read_text()
     assert "regnet_debug" in results and "varietysound_debug" in results and "same_category" in results
     out = _dvc(tiny_repo, "metrics", "show")
@@ -183,6 +189,82 @@ def test_repro_filters_the_data_by_correlation(tiny_repo):
     assert min(subsets["high"].values()) >= summary["high_threshold"]
     assert max(subsets["low"].values()) <= summary["low_threshold"]
     assert set(subsets["high"]) | set(subsets["low"]) == train
+
+
+def _evaluation_runs(client, training_run_id: str) -> list:
+    exp = client.get_experiment_by_name("evaluation")
+    return client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`v2s.training_run_id` = '{training_run_id}'"
+    )
+
+
+def _metric_cells(rows: list) -> dict[tuple[str, str], bool]:
+    """`dvc exp show --json` -> {(row, metrics file): has values} for the workspace, the baseline and every
+    experiment (a file without values is what the table shows as "!")."""
+    cells: dict[tuple[str, str], bool] = {}
+
+    def visit(entry: dict, label: str) -> None:
+        metrics = (entry.get("data") or {}).get("metrics") or {}
+        for path, value in metrics.items():
+            cells[(label, path)] = bool(isinstance(value, dict) and value.get("data")) and not value.get(
+                "error"
+            )
+
+    for row in rows:
+        visit(row, row.get("name") or row["rev"])
+        for exp in row.get("experiments") or []:
+            for rev in exp.get("revs") or []:
+                visit(rev, rev.get("name") or rev["rev"])
+    return cells
+
+
+def test_quick_experiment_shows_its_metrics_and_keeps_the_recorded_figures(tiny_repo):
+    """`dvc exp run -S evaluate.max_clips=2 --name quick` (issue 18): the saved experiment shows values for every
+    metrics file (no "!"), and the figures recorded before it (training runs, evaluation runs) are unchanged."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tiny_repo / 'mlflow.db'}")
+    keys = ("regnet_debug", "varietysound_debug")
+    training = {k: _read(tiny_repo / "models" / k / "train.json")["mlflow_run_id"] for k in keys}
+    before = {r.info.run_id: r.data.metrics for k in keys for r in _evaluation_runs(client, training[k])} | {
+        t: client.get_run(t).data.metrics for t in training.values()
+    }
+    git = ["git", "-c", "user.name=v2s test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "add", "-A"], cwd=tiny_repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "baseline"], cwd=tiny_repo, check=True)
+    _dvc(tiny_repo, "exp", "run", "-S", "evaluate.max_clips=2", "--name", "quick")
+    shown = json.loads(
+        subprocess.run(
+            [str(Path(sys.executable).parent / "dvc"), "exp", "show", "--json"],
+            cwd=tiny_repo,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    cells = _metric_cells(shown)
+    declared = {
+        "data/metrics/decode.json",
+        "data/metrics/features.json",
+        "data/prepared/summary.json",
+        "data/filtered/summary.json",
+        *(f"models/{k}/metrics.json" for k in keys),
+        *(f"evaluations/{k}/headline.json" for k in keys),
+    }
+    for row in {label for label, _ in cells} | {"quick"}:
+        missing = sorted(p for p in declared if not cells.get((row, p)))
+        assert not missing, f"{row}: no values for {missing} (shown as '!'):\n{json.dumps(shown)[:4000]}"
+    for k in keys:
+        assert _read(tiny_repo / "evaluations" / k / "headline.json")["clips"] == 2
+        quick = [
+            r
+            for r in _evaluation_runs(client, training[k])
+            if r.data.tags.get("v2s.dvc_experiment") == "quick" and r.data.tags["v2s.system"] == k
+        ]
+        assert len(quick) == 1 and quick[0].data.tags["v2s.max_clips"] == "2"
+    for run_id, metrics in before.items():
+        assert client.get_run(run_id).data.metrics == metrics, f"run {run_id}'s figures changed"
 
 
 def test_second_repro_is_a_no_op(tiny_repo):

@@ -129,7 +129,15 @@ def to_markdown(card: Mapping[str, Any]) -> str:
     ]
     ev = card.get("evaluation")
     if ev:
-        lines.append("- Evaluation: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(ev.items())))
+        shown = []
+        for k, v in sorted(ev.items()):
+            if k.endswith(("_ci95_low", "_ci95_high")):
+                continue  # shown beside their figure
+            low, high = ev.get(f"{k}_ci95_low"), ev.get(f"{k}_ci95_high")
+            shown.append(
+                f"{k} {v:.4g}" + (f" [{low:.4g}, {high:.4g}]" if low is not None and high is not None else "")
+            )
+        lines.append("- Evaluation: " + ", ".join(shown))
     else:
         lines.append("- Evaluation: none recorded yet")
     if data.get("synthetic") == "all":
