@@ -85,6 +85,8 @@ def _project(dest: Path) -> tuple[list[str], int]:
         (dest / "models" / key).mkdir(parents=True)
         (dest / "models" / key / CURVES_FILE).write_text("\n".join(lines) + "\n")
         for entry in stages["evaluate"]["do"].get("plots", []):  # the evaluation's own CSV plots, if declared
+            if isinstance(entry, str):  # a plot without properties (the summary image)
+                continue
             ((path, props),) = entry.items()
             if path.endswith(".csv"):
                 out = dest / path.replace("${key}", key)
