@@ -151,6 +151,10 @@ def test_dvc_experiment_name_is_a_tag(store, monkeypatch: pytest.MonkeyPatch) ->
     assert tags["v2s.sample"] == "category-stratified, seeded"
     assert "v2s.training_run_id" not in tags
     assert MlflowClient(tracking_uri=uri).get_run(run).data.tags.get("v2s.max_clips") == "8"
+    # `v2s evaluate` passes no artifact root: the artifacts go beside the database, not to ./mlruns
+    exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(EVALUATION_EXPERIMENT)
+    db_dir = Path(uri.removeprefix("sqlite:///")).parent
+    assert exp.artifact_location == f"{(db_dir / 'mlartifacts').as_uri()}/{EVALUATION_EXPERIMENT}"
 
 
 def test_headline_is_flat_and_holds_the_models_own_figures() -> None:

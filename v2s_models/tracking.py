@@ -253,7 +253,8 @@ def is_local_store(tracking_uri: str) -> bool:
 def ensure_experiment(
     name: str, *, tracking_uri: str, artifact_root: str | None = None, description: str | None = None
 ) -> str:
-    """Id of experiment `name`, created if missing (artifacts under `artifact_root/<name>` on a local store) as
+    """Id of experiment `name`, created if missing (artifacts under `artifact_root/<name>` on a local store;
+    without `artifact_root`, a SQLite store's artifacts go to `mlartifacts/` beside its database) as
     a model-training experiment described by `description` (else `DEFAULT_DESCRIPTION`); an existing
     experiment without a kind or a description gets them (a description is never overwritten).
 
@@ -273,6 +274,9 @@ def ensure_experiment(
         _describe_experiment(client, exp.experiment_id, dict(exp.tags), description)
         return exp.experiment_id
     location = None
+    if artifact_root is None and tracking_uri.startswith("sqlite:///"):
+        # beside the database (<project>/mlartifacts), not MLflow's ./mlruns under whatever the cwd is
+        artifact_root = default_artifact_root(Path(tracking_uri.removeprefix("sqlite:///")).parent)
     if artifact_root is not None and is_local_store(tracking_uri):
         location = f"{artifact_root.rstrip('/')}/{name}"
     try:
