@@ -1,23 +1,13 @@
-"""The adversarial mel-generation paradigm: REGNET and VarietySound trained by one solver.
+"""The adversarial mel-generation paradigm: REGNET and VarietySound (and any registered mel generator)
+trained by one solver.
 
 visual features (B, T, D) -> mel (B, n_mels, 4T) in the RegNet convention ([0, 1] log-mel, 4 mel frames per
-video frame); the system is chosen by the generator the config builds (`model.generator`):
-
-REGNET (`v2s_models.builders.regnet_generator` + `regnet_discriminator`), one step =
-    1. G forward with the real mel fed to the audio forwarding regularizer (training only) and the generator's
-       own noise z ~ N(0, 1);
-    2. D update: `regnet_discriminator_loss` = (BCE(D(v, m), 1) + BCE(D(v, G(v)), 0)) / 2, on the postnet mel;
-    3. G update: `regnet_generator_loss`, weights {gan, mel(, silence)} from `cfg['losses']` (paper 1 / 10000).
-VarietySound (`varietysound_generator`, optional `tdad`, optional `mel_discriminator`), one step =
-    1. G forward with reference mel = the clip's own mel (the acoustic encoder's random resampling strips its
-       timing) and background mel = the clip's own mel when the generator has a background encoder;
-    2. TDAD update (`tdad_loss`): positives (v, m); negatives (v, G(v, m)) and (v, S[m]), S a circular time
-       shift of the real mel by `train.tdad_shift` = [min, max] mel frames (default [22, 86]: 0.26-1 s; the
-       paper gives no amount; the upper bound stays below the period of our looped short clips, where a larger
-       shift could line the events up again); mel discriminator update (`mel_discriminator_loss`), real and
-       fake cropped at the same random windows;
-    3. G update: `varietysound_losses.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a discriminator
-       missing from the config (Table 7 ablations) contributes no adversarial term.
+video frame). The architecture's own part (its components, loss weights, training step and vision-only
+generation) is a `GanSystem` chosen by the generator class the config builds (`model.generator`):
+`training/gan_regnet.py` (REGNET: `builders.regnet_generator` + `regnet_discriminator`) and
+`training/gan_varietysound.py` (VarietySound: `varietysound_generator`, optional `tdad` and
+`mel_discriminator`) say what one step does; each discriminator with its optimiser and loss is an `Adversary`
+(`training/adversarial.py`). This module holds what they share.
 Initial weights depend only on the config's `seed` (the modules are built under a forked, seeded RNG).
 Discriminators are called on real and fake separately (their BatchNorm statistics never mix the two), as in
 the authors' code; their gradients from the G step are discarded (zeroed before the next D step) instead of
@@ -73,19 +63,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
 from v2s_models.metrics.mcd import mel_cepstral_distortion
-from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator, RegnetOutput
-from v2s_models.regnet_losses import GENERATOR_LOSS_KEYS, regnet_discriminator_loss, regnet_generator_loss
 from v2s_models.settings import get_preset
-from v2s_models.training import artifacts
+from v2s_models.training import artifacts, gan_regnet, gan_varietysound
 from v2s_models.training.base import Solver
-from v2s_models.varietysound import VarietySoundGenerator
-from v2s_models.varietysound_discriminators import (
-    MultiWindowMelDiscriminator,
-    TimeDomainAlignmentDiscriminator,
-    time_shift,
-)
-from v2s_models.varietysound_losses import PAPER_LOSS_WEIGHTS as VARIETYSOUND_LOSS_KEYS
-from v2s_models.varietysound_losses import generator_loss, mel_discriminator_loss, tdad_loss
+from v2s_models.training.gan_system import GanSystem, gan_system_for
 from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
 log = logging.getLogger(__name__)
@@ -94,10 +75,7 @@ DATA_KEYS = ("manifest", "preset", "train_split", "val_split", "visual_part", "m
 FALLBACK_VAL_SPLIT = "test"
 DEFAULT_TDAD_SHIFT = (22, 86)  # mel frames: about 0.26 s and 1 s at 86 frames/s
 MEL_FRAMES_PER_VIDEO_FRAME = 4
-SYSTEM_MODULES = {
-    "regnet": {"required": ("generator", "discriminator"), "optional": ()},
-    "varietysound": {"required": ("generator",), "optional": ("tdad", "mel_discriminator")},
-}
+GAN_SYSTEMS = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)  # registered on import
 
 
 # ------------------------------------------------------------------------------------------ alignment proxy
@@ -155,9 +133,7 @@ class GanMelSolver(Solver):
         # Initial weights are a function of the config's seed alone, whatever the global RNG did before.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(cfg.get("seed", 0)))
-            self._build_modules(model)
-        self._check_components()
-        self._check_loss_weights()
+            system = self._build_modules(model)
         for name in self.modules:
             if name not in cfg["optim"]:
                 raise ValueError(f"optim.{name}: missing (every trained component needs an optimiser)")
@@ -178,9 +154,11 @@ class GanMelSolver(Solver):
             raise ValueError(
                 f"train.val_background: expected 'silence' or 'real', got {self.val_background!r}"
             )
-        if self.val_background == "real" and (
-            self.system != "varietysound" or self.unwrapped("generator").background_encoder is None
-        ):
+        self.gan: GanSystem = system(self)
+        self.system = self.gan.name
+        self.gan.check_components()
+        self.gan.check_loss_weights(self.loss_weights)
+        if self.val_background == "real" and not self.gan.has_background:
             raise ValueError(
                 "train.val_background: 'real' needs a VarietySound generator with its background encoder "
                 "(model.generator.use_background true)"
@@ -188,79 +166,28 @@ class GanMelSolver(Solver):
         self.val_split_used: str | None = None
         self._val_set: Dataset | None = None
 
-    def _build_modules(self, model: Mapping[str, Any]) -> None:
+    def _build_modules(self, model: Mapping[str, Any]) -> type[GanSystem]:
+        """Builds the generator, finds its `GanSystem`, checks `model`'s components against it and builds the
+        rest; returns the system class (its object needs the train options)."""
         self.modules["generator"] = self.build_module("generator")
-        generator = self.modules["generator"]
-        if isinstance(generator, RegnetGenerator):
-            self.system = "regnet"
-        elif isinstance(generator, VarietySoundGenerator):
-            self.system = "varietysound"
-        else:
-            raise ValueError(
-                f"model.generator: builds a {type(generator).__name__}; the gan_mel paradigm trains "
-                "RegnetGenerator (builders.regnet_generator) or VarietySoundGenerator (builders.varietysound_generator)"
-            )
-        spec = SYSTEM_MODULES[self.system]
-        allowed = set(spec["required"]) | set(spec["optional"])
+        system = gan_system_for(self.modules["generator"])
+        allowed = set(system.required) | set(system.optional)
         for name in model:
             if name not in allowed:
                 raise ValueError(
-                    f"model.{name}: not a {self.system} component (expected {', '.join(sorted(allowed))})"
+                    f"model.{name}: not a {system.name} component (expected {', '.join(sorted(allowed))})"
                 )
-        for name in spec["required"]:
+        for name in system.required:
             if name not in model:
-                raise ValueError(f"model.{name}: missing (required for {self.system})")
+                raise ValueError(f"model.{name}: missing (required for {system.name})")
         for name in model:
             if name != "generator":
                 self.modules[name] = self.build_module(name)
-
-    # ------------------------------------------------------------------------------------------ checks
-    def _check_components(self) -> None:
-        g = self.modules["generator"]
-        if self.system == "regnet":
-            d = self.modules["discriminator"]
-            if not isinstance(d, RegnetDiscriminator):
-                raise ValueError(
-                    f"model.discriminator: builds a {type(d).__name__}, expected RegnetDiscriminator"
-                )
-            if d.visual_dim != g.visual_dim or d.n_mels != g.n_mels:
-                raise ValueError(
-                    f"model.discriminator: visual_dim / n_mels ({d.visual_dim} / {d.n_mels}) differ from the "
-                    f"generator's ({g.visual_dim} / {g.n_mels})"
-                )
-            return
-        kinds = {"tdad": TimeDomainAlignmentDiscriminator, "mel_discriminator": MultiWindowMelDiscriminator}
-        for name, kind in kinds.items():
-            m = self.modules.get(name)
-            if m is None:
-                continue
-            if not isinstance(m, kind):
-                raise ValueError(f"model.{name}: builds a {type(m).__name__}, expected {kind.__name__}")
-            if m.n_mels != g.n_mels:
-                raise ValueError(f"model.{name}: n_mels {m.n_mels} differs from the generator's {g.n_mels}")
-        tdad = self.modules.get("tdad")
-        if tdad is not None and (tdad.video_dim != g.video_dim or tdad.upsample_factor != g.upsample_factor):
-            raise ValueError(
-                f"model.tdad: video_dim / upsampling ({tdad.video_dim} / {tdad.upsample_factor}x) differ from the "
-                f"generator's ({g.video_dim} / {g.upsample_factor}x)"
-            )
-
-    def _check_loss_weights(self) -> None:
-        keys = set(self.loss_weights)
-        if self.system == "regnet":
-            unknown, missing = keys - set(GENERATOR_LOSS_KEYS), {"gan", "mel"} - keys
-            if unknown or missing:
-                raise ValueError(
-                    f"losses: REGNET takes weights gan, mel (and optionally silence); "
-                    f"unknown {sorted(unknown)}, missing {sorted(missing)}"
-                )
-        elif keys != set(VARIETYSOUND_LOSS_KEYS):
-            raise ValueError(f"losses: VarietySound takes exactly the weights mel, adv; got {sorted(keys)}")
+        return system
 
     @property
     def visual_dim(self) -> int:
-        g = self.unwrapped("generator")
-        return int(g.visual_dim if self.system == "regnet" else g.video_dim)
+        return self.gan.visual_dim()
 
     # -------------------------------------------------------------------------------------------- data
     def datasets(self) -> tuple[Dataset, Dataset | None]:
@@ -301,7 +228,7 @@ class GanMelSolver(Solver):
 
     def _check_data(self, item: Mapping[str, Any], preset: str, part: str) -> None:
         visual, mel = item["visual"], item["mel"]
-        key = "visual_dim" if self.system == "regnet" else "video_dim"
+        key = self.gan.visual_dim_key
         if visual.shape[1] != self.visual_dim:
             raise ValueError(
                 f"model.generator.{key} is {self.visual_dim} but the {preset!r} visual features "
@@ -339,95 +266,9 @@ class GanMelSolver(Solver):
         assert mel.shape[2] == MEL_FRAMES_PER_VIDEO_FRAME * visual.shape[1], f"{mel.shape=} {visual.shape=}"
         return visual, mel
 
-    @staticmethod
-    def _step(optimizer: torch.optim.Optimizer, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         visual, mel = self._batch(batch)
-        if self.system == "regnet":
-            return self._regnet_step(visual, mel)
-        return self._varietysound_step(visual, mel)
-
-    def _regnet_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
-        G, D = self.modules["generator"], self.modules["discriminator"]
-        with self.autocast():
-            out = G(visual, mel)  # real mel -> the audio forwarding regularizer; noise drawn inside
-        out = RegnetOutput(mel_decoder=out.mel_decoder.float(), mel_postnet=out.mel_postnet.float())
-
-        with self.autocast():
-            d_real = D(visual, mel)
-            d_fake = D(visual, out.mel_postnet.detach())
-        loss_d = regnet_discriminator_loss(d_real.float(), d_fake.float())
-        self._step(self.optimizers["discriminator"], loss_d)
-
-        with self.autocast():
-            d_fake_g = D(visual, out.mel_postnet)
-        g = regnet_generator_loss(d_fake_g.float(), out, mel, weights=self.loss_weights)
-        self._step(self.optimizers["generator"], g["total"])
-        losses = {
-            "d": loss_d.item(),
-            "d_real_prob": d_real.float().mean().item(),
-            "d_fake_prob": d_fake.float().mean().item(),
-            "g_total": g["total"].item(),
-            "g_gan": g["gan"].item(),
-            "g_mel": g["mel"].item(),
-        }
-        if self.loss_weights.get("silence", 0.0):
-            losses["g_silence"] = g["silence"].item()
-        return losses
-
-    def _varietysound_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
-        G = self.modules["generator"]
-        tdad, mel_d = self.modules.get("tdad"), self.modules.get("mel_discriminator")
-        background = mel if self.unwrapped("generator").background_encoder is not None else None
-        with self.autocast():
-            fake = G(
-                visual, mel, background
-            ).float()  # reference = own mel, resampled in the acoustic encoder
-        losses: dict[str, float] = {}
-
-        if tdad is not None:
-            lo, hi = self.tdad_shift
-            hi = min(hi, mel.shape[2] - lo)
-            if hi < lo:
-                raise ValueError(
-                    f"train.tdad_shift: min {lo} mel frames is too large for mels of {mel.shape[2]} frames"
-                )
-            shifted = time_shift(mel, min_shift=lo, max_shift=hi)
-            with self.autocast():
-                s_real, s_fake, s_shift = (
-                    tdad(mel, visual),
-                    tdad(fake.detach(), visual),
-                    tdad(shifted, visual),
-                )
-            loss_t, parts_t = tdad_loss(s_real.float(), s_fake.float(), s_shift.float())
-            self._step(self.optimizers["tdad"], loss_t)
-            losses.update({"d_tdad": loss_t.item(), **{f"d_tdad_{k}": v.item() for k, v in parts_t.items()}})
-        starts = None
-        if mel_d is not None:
-            starts = self.unwrapped("mel_discriminator").sample_starts(mel.shape[0], mel.shape[2])
-            with self.autocast():
-                m_real, m_fake = mel_d(mel, starts=starts), mel_d(fake.detach(), starts=starts)
-            loss_m, parts_m = mel_discriminator_loss([s.float() for s in m_real], [s.float() for s in m_fake])
-            self._step(self.optimizers["mel_discriminator"], loss_m)
-            losses.update({"d_mel": loss_m.item(), **{f"d_mel_{k}": v.item() for k, v in parts_m.items()}})
-
-        with self.autocast():
-            tdad_fake = tdad(fake, visual) if tdad is not None else None
-            mel_d_fake = mel_d(fake, starts=starts) if mel_d is not None else None
-        total, parts = generator_loss(
-            fake,
-            mel,
-            weights=self.loss_weights,
-            tdad_fake=None if tdad_fake is None else tdad_fake.float(),
-            mel_d_fake=None if mel_d_fake is None else [s.float() for s in mel_d_fake],
-        )
-        self._step(self.optimizers["generator"], total)
-        losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
-        return losses
+        return self.gan.train_step(visual, mel)
 
     # -------------------------------------------------------------------------------------- generation
     @contextlib.contextmanager
@@ -471,10 +312,10 @@ class GanMelSolver(Solver):
         paper's "original pairs", Tables 7-8), drawn from a second generator with the same seed so that
         "generated" is unchanged.
         """
-        G = self.unwrapped("generator")
         rng = torch.Generator().manual_seed(self.val_seed)
         rng_own = torch.Generator().manual_seed(self.val_seed)
-        refs, ref_mels = self._references(loader) if self.system == "varietysound" else ({}, {})
+        own_reference = own_reference and self.gan.takes_reference
+        refs, ref_mels = self._references(loader) if self.gan.takes_reference else ({}, {})
         with self._eval_mode():
             for batch in loader:
                 keep = [i for i, c in enumerate(batch["clip_id"]) if clip_ids is None or c in clip_ids]
@@ -483,29 +324,23 @@ class GanMelSolver(Solver):
                 ids = [batch["clip_id"][i] for i in keep]
                 visual = batch["visual"][keep].to(self.device)
                 with self.autocast():
-                    if self.system == "regnet":
-                        noise = torch.randn(len(ids), G.noise_dim, generator=rng).to(self.device)
-                        generated = G(visual, None, noise).mel_postnet
-                        reference: list[str | None] = [None] * len(ids)
-                    else:
-                        reference = [refs[c] for c in ids]
-                        ref_mel = torch.stack([ref_mels[r] for r in reference]).to(self.device)
-                        # background: silence, or (train.val_background: real, Table 8's "w Bi") the clip's
-                        # own mel, which then reaches the output through the background encoder
-                        background = (
-                            batch["mel"][keep].to(self.device) if self.val_background == "real" else None
-                        )
-                        generated = G(visual, ref_mel, background, generator=rng)
-                        if own_reference:
-                            own_mel = batch["mel"][keep].to(self.device)
-                            own = G(visual, own_mel, background, generator=rng_own).float().cpu()
-                extra = {"generated_own_reference": own} if own_reference and self.system != "regnet" else {}
+                    out = self.gan.generate(
+                        visual,
+                        clip_ids=ids,
+                        real_mel=batch["mel"][keep].to(self.device),
+                        references=refs,
+                        reference_mels=ref_mels,
+                        rng=rng,
+                        rng_own=rng_own,
+                        own_reference=own_reference,
+                    )
+                extra = {"generated_own_reference": out.own_reference} if own_reference else {}
                 yield {
                     **extra,
                     "clip_id": ids,
                     "category": [batch["category"][i] for i in keep],
-                    "reference": reference,
-                    "generated": generated.float().cpu(),
+                    "reference": out.reference,
+                    "generated": out.mel.float().cpu(),
                     "real": batch["mel"][keep].float().cpu(),
                 }
 
@@ -531,7 +366,7 @@ class GanMelSolver(Solver):
         """Vision-only metrics over `loader` (see the module docstring for their meaning)."""
 
         sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0, "mcd_db": 0.0}
-        own_reference = self.system == "varietysound"
+        own_reference = self.gan.takes_reference
         if own_reference:
             sums["mcd_own_reference_db"] = 0.0
         onsets_generated: list[Tensor] = []
@@ -563,7 +398,7 @@ class GanMelSolver(Solver):
         if n > 1:
             og, orr = torch.cat(onsets_generated), torch.cat(onsets_real)
             metrics["onset_corr_mismatched"] = pearson(og, orr.roll(-1, dims=0)).mean().item()
-        if self.system == "varietysound":
+        if self.gan.takes_reference:
             metrics["ref_other_fraction"] = other / n
         if self.val_split_used is not None and self.val_split_used != self.cfg["data"].get(
             "val_split", "val"

@@ -1,0 +1,95 @@
+"""What an architecture adds to the gan_mel paradigm: its components, loss weights, training step and
+vision-only generation. `GanMelSolver` (training/gan_mel.py) holds everything the architectures share (data,
+checks of the data against the generator, validation metrics, artifacts, checkpoints) and calls one
+`GanSystem` for the rest, chosen by the generator class the config builds (`register_gan_system`).
+
+To train a new mel generator with this paradigm: subclass `GanSystem` in your own module, build your
+discriminators' `Adversary` objects (training/adversarial.py) in `__init__`, and call
+`register_gan_system(YourGenerator, YourSystem)` where your module is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+
+@dataclass
+class Generated:
+    """One batch of vision-only generation: the mels, each clip's reference clip id (None: no reference), and,
+    when asked for, the mels generated with each clip's own mel as its reference."""
+
+    mel: Tensor
+    reference: list[str | None]
+    own_reference: Tensor | None = None
+
+
+class GanSystem:
+    """One architecture's part of the gan_mel paradigm (see the module docstring)."""
+
+    name: ClassVar[str]
+    required: ClassVar[tuple[str, ...]] = ("generator",)  # config `model.<name>` components
+    optional: ClassVar[tuple[str, ...]] = ()
+    visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument naming the visual width
+    takes_reference: ClassVar[bool] = False  # generation needs a reference sound (its mel)
+
+    def __init__(self, solver: Any) -> None:
+        self.solver = solver
+
+    @property
+    def generator(self) -> nn.Module:
+        return self.solver.unwrapped("generator")
+
+    def visual_dim(self) -> int:
+        return int(getattr(self.generator, self.visual_dim_key))
+
+    @property
+    def has_background(self) -> bool:
+        """The generator takes a background sound (VarietySound's background encoder)."""
+        return False
+
+    def check_components(self) -> None:
+        """Raises ValueError when the built components do not fit together."""
+
+    def check_loss_weights(self, weights: Mapping[str, float]) -> None:
+        """Raises ValueError naming the unknown or missing `losses` keys."""
+
+    def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def generate(
+        self,
+        visual: Tensor,
+        *,
+        clip_ids: list[str],
+        real_mel: Tensor,
+        references: Mapping[str, str],
+        reference_mels: Mapping[str, Tensor],
+        rng: Any,
+        rng_own: Any,
+        own_reference: bool,
+    ) -> Generated:
+        """Vision-only generation of one batch (eval mode, no gradients, under the solver's autocast)."""
+        raise NotImplementedError
+
+
+_SYSTEMS: dict[type, type[GanSystem]] = {}
+
+
+def register_gan_system(generator_class: type, system: type[GanSystem]) -> None:
+    """Trains generators of `generator_class` (and its subclasses) with `system` in the gan_mel paradigm."""
+    _SYSTEMS[generator_class] = system
+
+
+def gan_system_for(generator: nn.Module) -> type[GanSystem]:
+    for cls in type(generator).__mro__:
+        if cls in _SYSTEMS:
+            return _SYSTEMS[cls]
+    known = ", ".join(sorted(c.__name__ for c in _SYSTEMS))
+    raise ValueError(
+        f"model.generator: builds a {type(generator).__name__}; the gan_mel paradigm trains {known} "
+        "(register another with training.gan_system.register_gan_system)"
+    )

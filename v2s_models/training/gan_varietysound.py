@@ -1,0 +1,119 @@
+"""VarietySound in the gan_mel paradigm (`varietysound_generator`, optional `tdad`, optional
+`mel_discriminator`). One step:
+    1. G forward with reference mel = the clip's own mel (the acoustic encoder's random resampling strips its
+       timing) and background mel = the clip's own mel when the generator has a background encoder;
+    2. TDAD update (`tdad_loss`): positives (v, m); negatives (v, G(v, m)) and (v, S[m]), S a circular time
+       shift of the real mel by `train.tdad_shift`; mel discriminator update (`mel_discriminator_loss`), real
+       and fake cropped at the same random windows;
+    3. G update: `varietysound_losses.generator_loss`, weights exactly {mel, adv} (paper 10000 / 1); a
+       discriminator missing from the config (Table 7 ablations) contributes no adversarial term.
+Validation gives each clip another clip's mel of its category as the timbre reference (the solver picks it),
+and silence as background unless `train.val_background: real`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from v2s_models.training.adversarial import AlignmentAdversary, WindowedMelAdversary, optimiser_step
+from v2s_models.training.gan_system import GanSystem, Generated, register_gan_system
+from v2s_models.varietysound import VarietySoundGenerator
+from v2s_models.varietysound_discriminators import (
+    MultiWindowMelDiscriminator,
+    TimeDomainAlignmentDiscriminator,
+)
+from v2s_models.varietysound_losses import PAPER_LOSS_WEIGHTS, generator_loss
+
+
+class VarietySoundGan(GanSystem):
+    name = "varietysound"
+    required = ("generator",)
+    optional = ("tdad", "mel_discriminator")
+    visual_dim_key = "video_dim"
+    takes_reference = True
+
+    def __init__(self, solver: Any) -> None:
+        super().__init__(solver)
+        modules = solver.modules
+        self.tdad = AlignmentAdversary(solver, "tdad", shift=solver.tdad_shift) if "tdad" in modules else None
+        self.mel_discriminator = (
+            WindowedMelAdversary(solver, "mel_discriminator") if "mel_discriminator" in modules else None
+        )
+
+    def check_components(self) -> None:
+        g = self.generator
+        kinds = {"tdad": TimeDomainAlignmentDiscriminator, "mel_discriminator": MultiWindowMelDiscriminator}
+        for name, kind in kinds.items():
+            m = self.solver.modules.get(name)
+            if m is None:
+                continue
+            if not isinstance(m, kind):
+                raise ValueError(f"model.{name}: builds a {type(m).__name__}, expected {kind.__name__}")
+            if m.n_mels != g.n_mels:
+                raise ValueError(f"model.{name}: n_mels {m.n_mels} differs from the generator's {g.n_mels}")
+        tdad = self.solver.modules.get("tdad")
+        if tdad is not None and (tdad.video_dim != g.video_dim or tdad.upsample_factor != g.upsample_factor):
+            raise ValueError(
+                f"model.tdad: video_dim / upsampling ({tdad.video_dim} / {tdad.upsample_factor}x) differ from the "
+                f"generator's ({g.video_dim} / {g.upsample_factor}x)"
+            )
+
+    def check_loss_weights(self, weights: Mapping[str, float]) -> None:
+        if set(weights) != set(PAPER_LOSS_WEIGHTS):
+            raise ValueError(
+                f"losses: VarietySound takes exactly the weights mel, adv; got {sorted(weights)}"
+            )
+
+    @property
+    def has_background(self) -> bool:
+        return self.generator.background_encoder is not None
+
+    def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
+        solver = self.solver
+        background = mel if self.has_background else None
+        with solver.autocast():
+            # reference = own mel, resampled in the acoustic encoder
+            fake = solver.modules["generator"](visual, mel, background).float()
+        losses: dict[str, float] = {}
+        adversaries = [a for a in (self.tdad, self.mel_discriminator) if a is not None]
+        for adversary in adversaries:
+            losses.update(adversary.update(visual, mel, fake))
+        tdad_fake = self.tdad.scores(visual, fake) if self.tdad is not None else None
+        mel_d_fake = (
+            self.mel_discriminator.scores(visual, fake) if self.mel_discriminator is not None else None
+        )
+        total, parts = generator_loss(
+            fake, mel, weights=solver.loss_weights, tdad_fake=tdad_fake, mel_d_fake=mel_d_fake
+        )
+        optimiser_step(solver.optimizers["generator"], total)
+        losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
+        return losses
+
+    def generate(
+        self,
+        visual: Tensor,
+        *,
+        clip_ids: list[str],
+        real_mel: Tensor,
+        references: Mapping[str, str],
+        reference_mels: Mapping[str, Tensor],
+        rng: Any,
+        rng_own: Any,
+        own_reference: bool,
+    ) -> Generated:
+        g = self.generator
+        reference: list[str | None] = [references[c] for c in clip_ids]
+        ref_mel = torch.stack([reference_mels[r] for r in reference]).to(visual.device)
+        # background: silence, or (train.val_background: real, Table 8's "w Bi") the clip's own mel, which
+        # then reaches the output through the background encoder
+        background = real_mel if self.solver.val_background == "real" else None
+        generated = g(visual, ref_mel, background, generator=rng)
+        own = g(visual, real_mel, background, generator=rng_own).float().cpu() if own_reference else None
+        return Generated(mel=generated, reference=reference, own_reference=own)
+
+
+register_gan_system(VarietySoundGenerator, VarietySoundGan)
