@@ -128,6 +128,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             retrieval_baseline=args.retrieval_baseline,
             bootstrap=args.bootstrap,
             standard_settings=standard_settings(root),
+            cluster=args.cluster,
         )
     except (ValueError, FileNotFoundError, KeyError, MediaError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -321,6 +322,12 @@ def add_evaluate(sub: Any) -> None:
         help="add Zhou et al.'s retrieval baseline as system retrieval_oracle (default: SampleRNN models)",
     )
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of the intervals")
+    ev.add_argument(
+        "--cluster",
+        default=None,
+        help="generate and score the clips as Ray tasks: local (a Ray instance for this run) or an address "
+        "(auto, host:6379, ray://head:10001); default: in this process. The figures are the same",
+    )
     ev.add_argument("--no-log", action="store_true", help="do not log to the model's MLflow run")
     ev.add_argument(
         "--tracking-uri",

@@ -1,6 +1,7 @@
 """Evaluation of a trained model on a split of the prepared data, beside baselines, in the papers' shapes.
 
     v2s evaluate MODEL [--split test] [--out DIR] [--background real|silence]   # any package, checkpoint, URI
+    v2s evaluate MODEL --cluster local|ADDRESS    # the clips as Ray tasks (`cluster`), the same figures
     v2s compare EVAL_A EVAL_B                     # paired per-clip differences of two evaluations
     python -m experiments.stages evaluate KEY     # the DVC stage: models/KEY -> evaluations/KEY
 
@@ -13,7 +14,8 @@ summarises each figure with a seeded 95 % bootstrap interval stratified by categ
 likelihood (Zhou's Table 1) and retrieval figures on a category-stratified sample; `reporting` writes
 metrics.json (`{"value", "ci95": [low, high]}` per figure), the tables (`value [low, high]`) and paired
 comparisons; `paper_tables` the papers' tables beside ours; `stage` the DVC stages and MLflow logging.
-Modules: baselines, scoring, retrieval, reporting, paper_tables, driver (`evaluate`), stage, progress.
+Modules: baselines, scoring, retrieval, reporting, paper_tables, driver (`evaluate`), stage, progress,
+cluster (where the per-clip work runs: this process or Ray tasks).
 """
 
 from v2s_models.evaluation.baselines import (

@@ -13,6 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ import torch
 
 from v2s_models.audio import dequantize_linear, quantize_linear
 from v2s_models.data import decoded_dir, feature_dir, read_manifest
+from v2s_models.evaluation.cluster import ClipRunner
 from v2s_models.evaluation.progress import progress
 from v2s_models.generation import generate_autoregressive, generate_gan_mel, generator_module, needs_reference
 from v2s_models.metrics.stats import stratified_sample
@@ -183,6 +185,7 @@ def synthesize(
     seconds: float | None = None,
     background: Background = "silence",
     own_reference: bool = True,
+    runner: ClipRunner | None = None,
 ) -> Synthesis:
     """The model's sound and the baselines for every clip (module docstring).
 
@@ -191,13 +194,17 @@ def synthesize(
     `real` mel (Table 8's "with background information"); models without one ignore it.
     own_reference: VarietySound also generates each clip with its own mel as the timbre reference (the mel is
     kept for `mcd_own_reference_db`, not voiced).
+    runner: where the clips are generated (`evaluation.cluster`: this process by default, or Ray tasks); each
+    clip is seeded on its own, so the sound does not depend on it.
     """
-
     if background not in ("silence", "real"):
         raise ValueError(f"background must be 'silence' or 'real', got {background!r}")
+    if package.paradigm not in ("gan_mel", "autoregressive"):
+        raise ValueError(
+            f"evaluation generates sound: it needs a gan_mel or autoregressive model, not {package.paradigm!r} "
+            "(a correlation tower is evaluated by retrieval: v2s_models.evaluation.tower_retrieval)"
+        )
     settings = package.data_settings
-    generator = generator_module(package).to(device).eval()
-    window = settings.num_frames
     n = (
         settings.num_samples
         if seconds is None
@@ -205,62 +212,122 @@ def synthesize(
     )
     mate = partners(clips)
     by_id = {c.clip_id: c for c in clips}
+    shared = partial(_generation_state, package, vocoder, seed, device, n, background, own_reference)
+    made = (runner or ClipRunner()).map(
+        _generate_clip, [(c, by_id[mate[c.clip_id]]) for c in clips], shared=shared, desc="generate"
+    )
     out = Synthesis(systems={s: {} for s in (SYSTEM, *BASELINES)})
-    voc = None
-    if package.paradigm == "gan_mel":
-        voc = build_vocoder(vocoder, settings=settings, device=device, seed=seed)
-    elif package.paradigm != "autoregressive":
-        raise ValueError(
-            f"evaluation generates sound: it needs a gan_mel or autoregressive model, not {package.paradigm!r} "
-            "(a correlation tower is evaluated by retrieval: v2s_models.evaluation.tower_retrieval)"
-        )
-    wants_ref = needs_reference(generator)
-    real_background = background == "real" and getattr(generator, "background_encoder", None) is not None
-    for c in progress(clips, desc="generate"):
-        visual = torch.from_numpy(c.visual)
-        if visual.shape[0] < window:
-            raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature frames, the model needs {window}")
-        visual = visual[:window]
-        partner = by_id[mate[c.clip_id]]
-        if package.paradigm == "gan_mel":
-            if c.real_mel is None:
-                raise ValueError(f"clip {c.clip_id} has no mel features: cannot re-voice its real audio")
-            ref = None
-            if wants_ref:
-                if partner.real_mel is None:
-                    raise ValueError(
-                        f"clip {partner.clip_id} has no mel features to use as a timbre reference"
-                    )
-                ref = partner.real_mel
-                out.references[c.clip_id] = partner.clip_id
-            mel = _gan_mel(generate_gan_mel, generator, visual, ref, c, window, seed, real_background)
-            out.mels[c.clip_id] = mel
-            if wants_ref and own_reference:
-                out.own_reference_mels[c.clip_id] = _gan_mel(
-                    generate_gan_mel, generator, visual, c.real_mel, c, window, seed, real_background
-                )
-            wav = vocode(voc, torch.from_numpy(mel), hop=settings.mel.hop)
-            revoiced = vocode(voc, torch.from_numpy(c.real_mel), hop=settings.mel.hop)
-        else:
-            wav = generate_autoregressive(
-                generator,
-                visual,
-                window=window,
-                overlap=0,
-                samples_per_frame=settings.sample_rate / settings.fps,
-                num_samples=n,
-                seed=seed,
-                num_frames=window,
-            ).numpy()
-            revoiced = dequantize_linear(quantize_linear(c.real_wav), 256)
-        out.systems[SYSTEM][c.clip_id] = fit_length(wav, n)
-        out.systems["revoiced"][c.clip_id] = fit_length(np.asarray(revoiced, np.float32), n)
-        out.systems["same_category"][c.clip_id] = fit_length(partner.real_wav, n)
+    for c, m in zip(clips, made, strict=True):
+        if m.reference is not None:
+            out.references[c.clip_id] = m.reference
+        if m.mel is not None:
+            out.mels[c.clip_id] = m.mel
+        if m.own_reference_mel is not None:
+            out.own_reference_mels[c.clip_id] = m.own_reference_mel
+        out.systems[SYSTEM][c.clip_id] = m.wav
+        out.systems["revoiced"][c.clip_id] = m.revoiced
+        out.systems["same_category"][c.clip_id] = fit_length(by_id[mate[c.clip_id]].real_wav, n)
         out.systems["silence"][c.clip_id] = np.zeros(n, np.float32)
     # The control: the model's own sound for the partner clip's video (same model, same category, the wrong
     # picture). Beating `same_category` shows the sound has the right density of events; beating this shows
     # the model's timing follows the picture it was given.
     out.systems[CONTROL] = {c.clip_id: out.systems[SYSTEM][mate[c.clip_id]] for c in clips}
+    return out
+
+
+@dataclass
+class _GenerationState:
+    """What generating one clip needs, built once per process (`ClipRunner.map`'s shared state)."""
+
+    package: Any
+    generator: torch.nn.Module
+    vocoder: Any
+    seed: int
+    num_samples: int
+    wants_reference: bool
+    real_background: bool
+    own_reference: bool
+
+
+@dataclass
+class _ClipSound:
+    """One clip's generated sound (and, for gan_mel models, its mels and timbre reference)."""
+
+    wav: np.ndarray
+    revoiced: np.ndarray
+    mel: np.ndarray | None = None
+    own_reference_mel: np.ndarray | None = None
+    reference: str | None = None
+
+
+def _generation_state(
+    package: Any,
+    vocoder: str,
+    seed: int,
+    device: str,
+    num_samples: int,
+    background: Background,
+    own_reference: bool,
+) -> _GenerationState:
+    generator = generator_module(package).to(device).eval()
+    voc = None
+    if package.paradigm == "gan_mel":
+        voc = build_vocoder(vocoder, settings=package.data_settings, device=device, seed=seed)
+    return _GenerationState(
+        package=package,
+        generator=generator,
+        vocoder=voc,
+        seed=seed,
+        num_samples=num_samples,
+        wants_reference=needs_reference(generator),
+        real_background=background == "real" and getattr(generator, "background_encoder", None) is not None,
+        own_reference=own_reference,
+    )
+
+
+def _generate_clip(state: _GenerationState, item: tuple[EvalClip, EvalClip]) -> _ClipSound:
+    """The model's sound for clip `c` (its partner: the timbre reference) and `c`'s re-voiced real audio."""
+
+    c, partner = item
+    package, generator, seed, n = state.package, state.generator, state.seed, state.num_samples
+    settings = package.data_settings
+    window = settings.num_frames
+    visual = torch.from_numpy(c.visual)
+    if visual.shape[0] < window:
+        raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature frames, the model needs {window}")
+    visual = visual[:window]
+    out = _ClipSound(wav=np.zeros(0, np.float32), revoiced=np.zeros(0, np.float32))
+    if package.paradigm == "gan_mel":
+        if c.real_mel is None:
+            raise ValueError(f"clip {c.clip_id} has no mel features: cannot re-voice its real audio")
+        ref = None
+        if state.wants_reference:
+            if partner.real_mel is None:
+                raise ValueError(f"clip {partner.clip_id} has no mel features to use as a timbre reference")
+            ref = partner.real_mel
+            out.reference = partner.clip_id
+        mel = _gan_mel(generate_gan_mel, generator, visual, ref, c, window, seed, state.real_background)
+        out.mel = mel
+        if state.wants_reference and state.own_reference:
+            out.own_reference_mel = _gan_mel(
+                generate_gan_mel, generator, visual, c.real_mel, c, window, seed, state.real_background
+            )
+        wav = vocode(state.vocoder, torch.from_numpy(mel), hop=settings.mel.hop)
+        revoiced = vocode(state.vocoder, torch.from_numpy(c.real_mel), hop=settings.mel.hop)
+    else:
+        wav = generate_autoregressive(
+            generator,
+            visual,
+            window=window,
+            overlap=0,
+            samples_per_frame=settings.sample_rate / settings.fps,
+            num_samples=n,
+            seed=seed,
+            num_frames=window,
+        ).numpy()
+        revoiced = dequantize_linear(quantize_linear(c.real_wav), 256)
+    out.wav = fit_length(wav, n)
+    out.revoiced = fit_length(np.asarray(revoiced, np.float32), n)
     return out
 
 

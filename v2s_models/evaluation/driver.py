@@ -23,6 +23,7 @@ from v2s_models.evaluation.baselines import (
     retrieval_oracle,
     synthesize,
 )
+from v2s_models.evaluation.cluster import ClipRunner, check_cluster
 from v2s_models.evaluation.reporting import write_outputs, write_samples
 from v2s_models.evaluation.retrieval import chance_retrieval, likelihood_retrieval, tower_retrieval
 from v2s_models.evaluation.scoring import per_category, score_clips, summarize
@@ -79,6 +80,7 @@ def evaluate(
     bootstrap: int = 1000,
     bootstrap_sets: int = 200,
     standard_settings: Mapping[str, Any] | None = None,
+    cluster: str | None = None,
 ) -> Evaluation:
     """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given.
 
@@ -93,6 +95,9 @@ def evaluate(
     intervals over clips / over sets (FD). standard_settings: `params.yaml`'s `standard_metrics` section; the
     field's standard figures (`fd_panns`, `kl_panns`, ...) of every system against the real clips, for each
     network whose weights it finds (none: no such figures); `meta["standard_weights"]` says which are official.
+    cluster: where each clip is generated and scored (`evaluation.cluster`): None in this process, "local" a
+    Ray instance started for it, or a Ray address; the figures are the same on every path (the set-level
+    figures, the retrieval baseline and the likelihood scoring run here).
     """
 
     _check_settings(
@@ -104,6 +109,9 @@ def evaluate(
         bootstrap=bootstrap,
         background=background,
     )
+    cluster = check_cluster(cluster)
+    if cluster is not None and device != "cpu":
+        raise ValueError(f"evaluation on a Ray cluster runs its clips on CPUs; got device={device!r}")
     t0 = time.perf_counter()
     root = Path(root).resolve()
     package = load_model(model, device=device)
@@ -131,33 +139,35 @@ def evaluate(
         clips = load_clips(package, root=root, split=split, max_clips=max_clips, seed=seed)
         if generate_seconds is None and package.paradigm == "autoregressive":
             generate_seconds = 2.0
-        synthesis = synthesize(
-            package,
-            clips,
-            vocoder=vocoder,
-            seed=seed,
-            device=device,
-            seconds=generate_seconds,
-            background=background,
-        )
-        has_references = bool(synthesis.references)
-        settings = package.data_settings
-        n = settings.num_samples
-        if generate_seconds is not None:
-            n = min(n, int(round(generate_seconds * settings.sample_rate)))
-            for c in clips:
-                c.real_wav = fit_length(c.real_wav, n)
-        if retrieval_baseline is None:
-            retrieval_baseline = package.paradigm == "autoregressive"
-        if retrieval_baseline:
-            pool = load_clips(package, root=root, split="train", max_clips=None, seed=seed)
-            synthesis.systems[RETRIEVAL_BASELINE] = retrieval_oracle(
-                clips, pool, sample_rate=settings.sample_rate, num_samples=n
+        with ClipRunner(cluster) as runner:  # Ray, when asked for, runs from here until the clips are scored
+            synthesis = synthesize(
+                package,
+                clips,
+                vocoder=vocoder,
+                seed=seed,
+                device=device,
+                seconds=generate_seconds,
+                background=background,
+                runner=runner,
             )
-            protocol["retrieval_baseline"] = f"{len(pool)} training clips, 2 s segments"
-        systems = synthesis.systems
-        t2 = time.perf_counter()
-        rows, embeddings, real_embeddings = score_clips(package, clips, synthesis)
+            has_references = bool(synthesis.references)
+            settings = package.data_settings
+            n = settings.num_samples
+            if generate_seconds is not None:
+                n = min(n, int(round(generate_seconds * settings.sample_rate)))
+                for c in clips:
+                    c.real_wav = fit_length(c.real_wav, n)
+            if retrieval_baseline is None:
+                retrieval_baseline = package.paradigm == "autoregressive"
+            if retrieval_baseline:
+                pool = load_clips(package, root=root, split="train", max_clips=None, seed=seed)
+                synthesis.systems[RETRIEVAL_BASELINE] = retrieval_oracle(
+                    clips, pool, sample_rate=settings.sample_rate, num_samples=n
+                )
+                protocol["retrieval_baseline"] = f"{len(pool)} training clips, 2 s segments"
+            systems = synthesis.systems
+            t2 = time.perf_counter()
+            rows, embeddings, real_embeddings = score_clips(package, clips, synthesis, runner=runner)
         summary = summarize(
             rows, embeddings, real_embeddings, n_boot=bootstrap, n_boot_sets=bootstrap_sets, seed=seed
         )

@@ -14,13 +14,15 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from v2s_models import metrics as M
 from v2s_models.evaluation.baselines import SYSTEM, EvalClip, Synthesis
-from v2s_models.evaluation.progress import progress
+from v2s_models.evaluation.cluster import ClipRunner
 from v2s_models.metrics.distribution import soundnet_set
 from v2s_models.metrics.standard.figures import frechet_distance as gram_frechet_distance
 from v2s_models.metrics.stats import Interval, bootstrap_mean, bootstrap_statistic
@@ -54,46 +56,107 @@ def _kl_rows(p_real: np.ndarray, p_gen: np.ndarray, eps: float = 1e-10) -> np.nd
 
 
 def score_clips(
-    package: Any, clips: Sequence[EvalClip], synthesis: Synthesis
+    package: Any, clips: Sequence[EvalClip], synthesis: Synthesis, *, runner: ClipRunner | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
-    """(per-clip rows, {system: SoundNet embeddings (N, 1024)}, real embeddings (N, 1024)) of every system."""
+    """(per-clip rows, {system: SoundNet embeddings (N, 1024)}, real embeddings (N, 1024)) of every system.
+
+    runner: where the clips are scored (`evaluation.cluster`); every scorer is deterministic per clip, so the
+    rows do not depend on it. Rows come system by system, in the order of `clips`."""
     settings = package.data_settings
     sr, fps = settings.sample_rate, settings.fps
+    runner = runner or ClipRunner()
     by_id = {c.clip_id: c for c in clips}
     refs = synthesis.references
-    real_emb = {c.clip_id: resemblyzer_embedding(c.real_wav, sr) for c in clips}  # each real clip once
-    real_sn, real_probs = soundnet_set([c.real_wav for c in clips], sr)
-    rows: list[dict[str, Any]] = []
-    embeddings: dict[str, np.ndarray] = {}
-    for system, wavs in synthesis.systems.items():
-        sn, probs = soundnet_set([wavs[c.clip_id] for c in clips], sr)
-        embeddings[system] = sn
-        kl = _kl_rows(real_probs, probs)
-        for i, c in enumerate(progress(clips, desc=f"score {system}")):
-            wav = wavs[c.clip_id]
-            m = M.evaluate_clip(wav, sr, reference_wave=c.real_wav, gt=c.gt, fps=fps)
-            if math.isfinite(m.get("av_offset_ms", math.nan)):
-                m["av_offset_abs_ms"] = abs(m["av_offset_ms"])
-            emb = resemblyzer_embedding(wav, sr)
-            m["timbre_sim_real"] = _cosine(emb, real_emb[c.clip_id])
-            m["kl_soundnet"] = float(kl[i])
-            ref = refs.get(c.clip_id)
-            if ref is not None:
-                m["timbre_sim_reference"] = _cosine(emb, real_emb[ref])
-                if by_id[ref].gt is not None and c.gt is not None:  # the timbre asked for: the reference's
-                    onsets = M.visible_onsets(M.tile_ground_truth(c.gt, len(wav) / sr))
-                    est = M.timbre_params(wav, sr, onsets)
-                    if all(math.isfinite(v) for v in est.values()):
-                        err = M.timbre_error(est, by_id[ref].gt)
-                        m.update({f"reference_{k}": v for k, v in err.items()})
-            if system == SYSTEM and c.real_mel is not None:
-                if c.clip_id in synthesis.mels:
-                    m["mcd_mel_db"] = M.mel_cepstral_distortion(synthesis.mels[c.clip_id], c.real_mel)
-                if c.clip_id in synthesis.own_reference_mels:
-                    own = synthesis.own_reference_mels[c.clip_id]
-                    m["mcd_own_reference_db"] = M.mel_cepstral_distortion(own, c.real_mel)
-            rows.append({"system": system, "clip_id": c.clip_id, "category": c.category, **m})
-    return rows, embeddings, real_sn
+    # Each real clip once: its Resemblyzer embedding (a reference of another clip's row too) and SoundNet's.
+    real = runner.map(_score_real, [(c.real_wav, sr) for c in clips], shared=dict, desc="score real")
+    real_emb = {c.clip_id: r[0] for c, r in zip(clips, real, strict=True)}
+    items = []
+    for i, c in enumerate(clips):
+        ref = refs.get(c.clip_id)
+        items.append(
+            _ClipToScore(
+                clip=c,
+                wavs={system: wavs[c.clip_id] for system, wavs in synthesis.systems.items()},
+                real_embedding=real_emb[c.clip_id],
+                real_probs=real[i][2],
+                reference=ref,
+                reference_embedding=None if ref is None else real_emb[ref],
+                reference_gt=None if ref is None else by_id[ref].gt,
+                mel=synthesis.mels.get(c.clip_id),
+                own_reference_mel=synthesis.own_reference_mels.get(c.clip_id),
+            )
+        )
+    scored = runner.map(_score_clip, items, shared=partial(_ScoreSettings, sr, fps), desc="score")
+    rows = [r for system in synthesis.systems for s in scored for r in s.rows if r["system"] == system]
+    embeddings = {system: np.stack([s.embeddings[system] for s in scored]) for system in synthesis.systems}
+    return rows, embeddings, np.stack([r[1] for r in real])
+
+
+def _score_real(_: Any, item: tuple[np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Resemblyzer embedding, SoundNet embedding, SoundNet object probabilities) of one real clip."""
+    wav, sr = item
+    sn, probs = soundnet_set([wav], sr)
+    return resemblyzer_embedding(wav, sr), sn[0], probs[0]
+
+
+@dataclass
+class _ScoreSettings:
+    sample_rate: int
+    fps: float
+
+
+@dataclass
+class _ClipToScore:
+    """One clip's sound from every system and what its rows compare it with."""
+
+    clip: EvalClip
+    wavs: dict[str, np.ndarray]
+    real_embedding: np.ndarray
+    real_probs: np.ndarray
+    reference: str | None
+    reference_embedding: np.ndarray | None
+    reference_gt: dict[str, Any] | None
+    mel: np.ndarray | None
+    own_reference_mel: np.ndarray | None
+
+
+@dataclass
+class _ScoredClip:
+    """One clip's rows (one per system) and its SoundNet embedding per system."""
+
+    rows: list[dict[str, Any]]
+    embeddings: dict[str, np.ndarray]
+
+
+def _score_clip(settings: _ScoreSettings, item: _ClipToScore) -> _ScoredClip:
+    sr, fps = settings.sample_rate, settings.fps
+    c = item.clip
+    out = _ScoredClip(rows=[], embeddings={})
+    for system, wav in item.wavs.items():
+        sn, probs = soundnet_set([wav], sr)
+        out.embeddings[system] = sn[0]
+        m = M.evaluate_clip(wav, sr, reference_wave=c.real_wav, gt=c.gt, fps=fps)
+        if math.isfinite(m.get("av_offset_ms", math.nan)):
+            m["av_offset_abs_ms"] = abs(m["av_offset_ms"])
+        emb = resemblyzer_embedding(wav, sr)
+        m["timbre_sim_real"] = _cosine(emb, item.real_embedding)
+        m["kl_soundnet"] = float(_kl_rows(item.real_probs[None], probs)[0])
+        if item.reference is not None:
+            assert item.reference_embedding is not None
+            m["timbre_sim_reference"] = _cosine(emb, item.reference_embedding)
+            if item.reference_gt is not None and c.gt is not None:  # the timbre asked for: the reference's
+                onsets = M.visible_onsets(M.tile_ground_truth(c.gt, len(wav) / sr))
+                est = M.timbre_params(wav, sr, onsets)
+                if all(math.isfinite(v) for v in est.values()):
+                    err = M.timbre_error(est, item.reference_gt)
+                    m.update({f"reference_{k}": v for k, v in err.items()})
+        if system == SYSTEM and c.real_mel is not None:
+            if item.mel is not None:
+                m["mcd_mel_db"] = M.mel_cepstral_distortion(item.mel, c.real_mel)
+            if item.own_reference_mel is not None:
+                m["mcd_own_reference_db"] = M.mel_cepstral_distortion(item.own_reference_mel, c.real_mel)
+        out.rows.append({"system": system, "clip_id": c.clip_id, "category": c.category, **m})
+    return out
 
 
 def aggregate(

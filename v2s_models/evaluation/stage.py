@@ -16,7 +16,7 @@ from typing import Any
 from v2s_models import model_card
 from v2s_models.evaluation.baselines import SYSTEM
 from v2s_models.evaluation.driver import Evaluation, evaluate
-from v2s_models.evaluation.paper_tables import paper_tables
+from v2s_models.evaluation.paper_tables import paper_tables, read_listening
 from v2s_models.evaluation.reporting import (
     HEADLINE,
     compare_evaluations,
@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "retrieval_baseline": None,
     "bootstrap": 1000,
     "bootstrap_sets": 200,
+    "cluster": None,  # where the clips run: None in the stage's process, "local" or a Ray address
 }
 
 
@@ -300,6 +301,7 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
         bootstrap=int(cfg["bootstrap"]),
         bootstrap_sets=int(cfg["bootstrap_sets"]),
         standard_settings=standard_settings(root),
+        cluster=cfg["cluster"],
     )
     if result.out is not None:
         (result.out / HEADLINE_FILE).write_text(json.dumps(headline(result), indent=2) + "\n")
@@ -391,7 +393,7 @@ def report_stage(*, root: Path) -> Path:
         + markdown_table(rows, short)
         + ("\n" + section if section else "")
     )
-    (results / "papers.md").write_text(paper_tables(docs))
+    (results / "papers.md").write_text(paper_tables(docs, read_listening(root)))
     log_results_to_mlflow(results, rows, root=root)
     print((results / "results.md").read_text(), flush=True)
     return results / "results.md"
