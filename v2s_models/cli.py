@@ -138,8 +138,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if run_id and not args.no_log:
         uri = args.tracking_uri or default_tracking_uri(root)
         try:
-            log_to_mlflow(result, run_id, tracking_uri=uri)
-            print(f"logged to MLflow run {run_id} ({uri})", file=sys.stderr)
+            eval_run = log_to_mlflow(
+                result, run_id, tracking_uri=uri, max_clips=args.max_clips, model_uri=args.model
+            )
+            print(
+                f"logged as MLflow run {eval_run} in experiment 'evaluation' (the model's training run "
+                f"{run_id} is left as it is; {uri})",
+                file=sys.stderr,
+            )
         except Exception as e:  # noqa: BLE001 (the files are written; say why the log failed)
             print(
                 f"warning: the evaluation is in {out} but logging to MLflow run {run_id} failed: {e}",
