@@ -400,13 +400,14 @@ def report_stage(*, root: Path) -> Path:
 
 
 def log_results_to_mlflow(results: Path, rows: Sequence[Mapping[str, Any]], *, root: Path) -> str:
-    """The results table as a run `results` of MLflow experiment `evaluation`: metrics
+    """The results table as a run `results` of MLflow experiment `results`: metrics
     `<evaluation>/<system>/<metric>` (with `/ci95_low`, `/ci95_high`) and results.{md,csv}, papers.md as
-    artifacts; returns the run id."""
+    artifacts; returns the run id. Its own experiment, so that the `evaluation` experiment's runs table and
+    compare view hold only evaluation runs, whose metrics share names across models."""
 
     tracker = MLflowTracker.create(
         tracking_uri=default_tracking_uri(root),
-        experiment="evaluation",
+        experiment="results",
         run_name="results",
         artifact_root=default_artifact_root(root),
         tags={
