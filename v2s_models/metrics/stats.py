@@ -2,7 +2,8 @@
 
 Every figure v2s reports is a statistic over a few dozen clips, so each carries a 95 % interval from a
 percentile bootstrap over clips, resampled with replacement *within* each category (stratum), so a resample
-keeps the category mix of the evaluated set. Set statistics (Frechet distance, Inception-style scores) are
+keeps the category mix of the evaluated set; categories with a single clip are resampled together as one
+stratum (one clip alone would never vary). Set statistics (Frechet distance, Inception-style scores) are
 bootstrapped the same way over the indices of the set. Two systems scored on the same clips are compared
 per clip (`paired_comparison`): the mean paired difference with its interval, a paired-bootstrap p-value and
 Wilcoxon's signed-rank p-value. Everything is seeded: the same inputs give the same interval.
@@ -98,13 +99,28 @@ def _groups(n: int, strata: Sequence[str] | None) -> list[np.ndarray]:
     return [np.asarray(p) for p in positions.values()]
 
 
+def _resampling_groups(n: int, strata: Sequence[str] | None) -> list[np.ndarray]:
+    """`_groups`, with the strata of a single index pooled into one group when there are several.
+
+    A category with one clip cannot vary inside itself: resampled alone it is the same clip every time, and a
+    quick evaluation of one clip per category would get intervals of zero width. Such categories are resampled
+    together (when every category has one clip: an ordinary bootstrap)."""
+    groups = _groups(n, strata)
+    singles = [int(g[0]) for g in groups if len(g) == 1]
+    if len(singles) < 2:
+        return groups
+    return [g for g in groups if len(g) > 1] + [np.asarray(singles)]
+
+
 def stratified_indices(
     n: int, strata: Sequence[str] | None, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Bootstrap resamples of 0..n-1, with replacement within each stratum: an int array (n_boot, n)."""
+    """Bootstrap resamples of 0..n-1, with replacement within each stratum (strata of one index pooled, see
+    `_resampling_groups`): an int array (n_boot, n)."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    columns = [group[rng.integers(0, len(group), size=(n_boot, len(group)))] for group in _groups(n, strata)]
+    groups = _resampling_groups(n, strata)
+    columns = [group[rng.integers(0, len(group), size=(n_boot, len(group)))] for group in groups]
     out = np.concatenate(columns, axis=1) if columns else np.empty((n_boot, 0), dtype=np.int64)
     assert out.shape == (n_boot, n), f"{out.shape=} {n=}"
     return out

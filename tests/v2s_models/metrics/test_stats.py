@@ -54,6 +54,22 @@ def test_stratified_resamples_keep_each_stratum_size() -> None:
         assert Counter(strata[i] for i in row) == Counter(strata)
 
 
+def test_one_clip_categories_are_resampled_together() -> None:
+    """A quick evaluation (one clip per category) gets a real interval, not one of zero width."""
+    values = [0.1, 0.5, 0.2, 0.9, 0.4, 0.0, 0.7, 0.3]
+    strata = [f"c{i}" for i in range(8)]
+    iv = bootstrap_mean(values, strata=strata, seed=0)
+    assert iv.low < iv.value < iv.high
+    assert iv == bootstrap_mean(values, seed=0)  # every category alone: the ordinary bootstrap
+    # a category with several clips keeps its own stratum; the single ones are pooled
+    strata = ["a", "a", "a", "b", "c", "d", "e", "f"]
+    idx = stratified_indices(8, strata, 200, np.random.default_rng(0))
+    for row in idx:
+        assert Counter(strata[i] for i in row)["a"] == 3
+    assert len({strata[i] for row in idx for i in row if strata[i] != "a"}) == 5
+    assert any(Counter(strata[i] for i in row)["b"] != 1 for row in idx)
+
+
 def test_bootstrap_statistic_interval_of_a_set_statistic() -> None:
     rng = np.random.default_rng(0)
     data = rng.normal(0.0, 3.0, size=200)
