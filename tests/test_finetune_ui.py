@@ -8,12 +8,6 @@ from), and saves a screenshot of each under the test's temporary folder (the pat
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +15,7 @@ from typing import Any
 import pytest
 
 from tests.test_finetune import run_finetune_smoke
-from tests.test_mlflow_ui import _free_port, _wait_for
-from tests.test_sweeps import base_env
+from tests.test_mlflow_ui import _wait_for, serve_ui
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,31 +31,8 @@ def ui(
     if isinstance(why, str):
         pytest.skip(f"headless Chromium unavailable: {why}")
     result = run_finetune_smoke(tmp_path_factory.getbasetemp(), tiny_data_root, real_media)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "v2s_models.cli", "ui", "--root", result["root"], "--port", str(port)],
-        cwd=REPO, env=base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"v2s ui did not answer on port {port}: {err[-2000:]}")
-                time.sleep(1)
+    with serve_ui(result["root"]) as url:
         yield {**result, "url": url}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ its dataset and its model card, and the registered version's description is the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,18 +38,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture()
-def ui(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) -> Iterator[dict[str, Any]]:
-    """The grid's store served by `v2s ui` on a free loopback port."""
-    from tests.browser import find_chromium
-
-    why = find_chromium()
-    if isinstance(why, str):
-        pytest.skip(f"headless Chromium unavailable: {why}")
-    grid = run_grid_smoke(tmp_path_factory.getbasetemp(), tiny_data_root)
+@contextlib.contextmanager
+def serve_ui(root: str | Path) -> Iterator[str]:
+    """`v2s ui` serving the store under `root` on a free loopback port, until the block ends; yields its URL."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "v2s_models.cli", "ui", "--root", grid["root"], "--port", str(port)],
+        [sys.executable, "-m", "v2s_models.cli", "ui", "--root", str(root), "--port", str(port)],
         cwd=REPO, env=base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -63,7 +58,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) -> Iterat
                     err = proc.stderr.read().decode() if proc.stderr else ""
                     pytest.fail(f"v2s ui did not answer on port {port}: {err[-2000:]}")
                 time.sleep(1)
-        yield {**grid, "url": url}
+        yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -71,6 +66,19 @@ def ui(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) -> Iterat
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture()
+def ui(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) -> Iterator[dict[str, Any]]:
+    """The grid's store served by `v2s ui` on a free loopback port."""
+    from tests.browser import find_chromium
+
+    why = find_chromium()
+    if isinstance(why, str):
+        pytest.skip(f"headless Chromium unavailable: {why}")
+    grid = run_grid_smoke(tmp_path_factory.getbasetemp(), tiny_data_root)
+    with serve_ui(grid["root"]) as url:
+        yield {**grid, "url": url}
 
 
 def _wait_for(web: Any, check: Callable[[str], bool], what: str, timeout_s: float = 60.0) -> str:

@@ -11,10 +11,6 @@ test-artifacts/mlflow_compare/ (git-ignored).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -25,8 +21,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.test_mlflow_ui import _free_port, _wait_for
-from tests.test_sweeps import base_env
+from tests.test_mlflow_ui import _wait_for, serve_ui
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "test-artifacts" / "mlflow_compare"
@@ -94,31 +89,8 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory, tiny_data_root: Path) ->
         runs[result.name] = log_to_mlflow(
             result, None, tracking_uri=uri, max_clips=2, artifact_root=(root / "mlartifacts").as_uri()
         )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "v2s_models.cli", "ui", "--root", str(root), "--port", str(port)],
-        cwd=REPO, env=base_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"v2s ui did not answer on port {port}: {err[-2000:]}")
-                time.sleep(1)
+    with serve_ui(str(root)) as url:
         yield {"uri": uri, "url": url, "runs": runs}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _metric_rows(web: Any, first: str) -> dict[str, list[str]]:
