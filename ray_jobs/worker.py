@@ -46,6 +46,8 @@ class RayEpochHooks(loop.EpochHooks):
         self.train_set: Any = None
         self.val_set: Any = None
         self.cfg = config["cfg"]
+        # each worker's share of the global batch, as loop.run_epochs takes it
+        self.batch_size = max(1, math.ceil(int(self.cfg["batch_size"]) / world))
         self.hooks = list(config.get("batch_hooks") or [])
         self.settings = DataSettings.from_dict(config["data_settings"])
         self.tracker: Any = NullTracker()
@@ -116,10 +118,15 @@ class RayEpochHooks(loop.EpochHooks):
         tracked = not isinstance(self.tracker, NullTracker)  # untracked runs (benchmarks) write no artifacts
         if tracked and (epoch == epochs or (every and epoch % every == 0)):
             has_val = self.val_set is not None and len(self.val_set) > 0
-            batch_size = max(1, math.ceil(int(cfg["batch_size"]) / self.world_size))
             dataset = self.val_set if has_val else self.train_set
             _write_artifacts(
-                solver, self.tracker, dataset, solver.collate_fn(), batch_size, int(cfg.get("seed", 0)), epoch
+                solver,
+                self.tracker,
+                dataset,
+                solver.collate_fn(),
+                self.batch_size,
+                int(cfg.get("seed", 0)),
+                epoch,
             )
 
 

@@ -14,7 +14,6 @@ gradients from the generator step are discarded (zeroed before the next update) 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -120,6 +119,3 @@ class WindowedMelAdversary(Adversary):
     def scores(self, visual: Tensor, fake: Tensor) -> list[Tensor]:
         with self.autocast():
             return [s.float() for s in self.module(fake, starts=self._starts)]
-
-
-AdversaryFactory = Callable[[Any, str], Adversary]
