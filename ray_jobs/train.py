@@ -180,14 +180,19 @@ def _open_tracker(
             return tracker
         except Exception as e:  # noqa: BLE001 (the run may have been deleted from the store)
             print(f"[train] cannot reopen MLflow run {state['mlflow_run_id']} ({e}); starting a new one")
-    tracker = MLflowTracker.create(
-        tracking_uri=tracking_uri,
-        experiment=experiment,
-        run_name=run_name,
-        artifact_root=default_artifact_root(root),
-        tags=tags,
-    )
-    tracker.log_params(flatten(cfg))
+    orphan = _orphaned_run(tracking_uri, experiment, tags)
+    if orphan is not None:
+        print(f"[train] adopting MLflow run {orphan} of {run_name!r}: an earlier attempt started it, then died")
+        tracker = MLflowTracker(tracking_uri=tracking_uri, run_id=orphan)
+    else:
+        tracker = MLflowTracker.create(
+            tracking_uri=tracking_uri,
+            experiment=experiment,
+            run_name=run_name,
+            artifact_root=default_artifact_root(root),
+            tags=tags,
+        )
+    tracker.log_params(flatten(cfg))  # an adopted run may have them already: MLflow accepts equal values again
     with tempfile.TemporaryDirectory(prefix="v2s-config-") as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(dict(cfg), sort_keys=False))
@@ -195,6 +200,33 @@ def _open_tracker(
     state.update({"mlflow_run_id": tracker.run_id, "tracking_uri": tracking_uri, "experiment": experiment})
     _write_state(run_dir, state)
     return tracker
+
+
+def _orphaned_run(tracking_uri: str, experiment: str, tags: Mapping[str, str]) -> str | None:
+    """The RUNNING MLflow run of this Ray run directory and config that no state file records, if any.
+
+    An attempt that dies between creating its MLflow run and writing the state file (a lost node, a killed
+    driver) leaves such a run behind; the next attempt takes it over instead of starting a second run (a sweep
+    trial restarted on another node would otherwise appear twice under its parent)."""
+    from mlflow import MlflowClient  # lazy: only a tracked run needs mlflow
+
+    key, chash = str(tags.get("v2s.ray_run_dir", "")), str(tags.get("v2s.config_hash", ""))
+    if not key or "'" in key + chash:  # nothing to match on, or a value the filter grammar cannot quote
+        return None
+    client = MlflowClient(tracking_uri=tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    found = client.search_runs(
+        [exp.experiment_id],
+        filter_string=(
+            f"tags.`v2s.ray_run_dir` = '{key}' and tags.`v2s.config_hash` = '{chash}'"
+            " and attributes.status = 'RUNNING'"
+        ),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0].info.run_id if found else None
 
 
 def _log_card(tracker: Any, card: Mapping[str, Any], fingerprint: str, *, has_note: bool) -> None:

@@ -332,3 +332,35 @@ def test_project_root_refuses_an_uploaded_working_dir(
         project_root()
     monkeypatch.setenv(ROOT_ENV, str(tmp_path))
     assert project_root() == tmp_path.resolve()
+
+
+def test_an_attempt_that_died_before_its_state_file_leaves_no_second_mlflow_run(tmp_path: Path) -> None:
+    """A lost node can kill a trial between creating its MLflow run and writing the state file; the next attempt
+    takes that RUNNING run over (same Ray run directory and config) instead of starting a second one. A run of
+    another config, or one already ended, is never adopted."""
+    from mlflow import MlflowClient
+
+    from ray_jobs.train import _open_tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = {"name": "toy", "paradigm": "gan_mel", "epochs": 1}
+    tags = {"v2s.ray_run_dir": str(tmp_path / "runs" / "toy"), "v2s.config_hash": "abc"}
+
+    def attempt(tags: dict[str, str]) -> str:
+        run_dir = tmp_path / "runs" / "toy"
+        (run_dir / "state.json").unlink(missing_ok=True)  # the first attempt died before writing it
+        shutil.rmtree(run_dir, ignore_errors=True)
+        tracker = _open_tracker(
+            cfg, root=tmp_path, run_name="toy", run_dir=run_dir, state={}, tracking_uri=uri,
+            experiment="exp", tags=tags,
+        )  # fmt: skip
+        return str(tracker.run_id)
+
+    first = attempt(tags)
+    assert attempt(tags) == first
+    assert attempt({**tags, "v2s.config_hash": "other"}) != first
+    client = MlflowClient(tracking_uri=uri)
+    client.set_terminated(first, status="FAILED")
+    assert attempt(tags) != first
+    exp = client.get_experiment_by_name("exp")
+    assert len(client.search_runs([exp.experiment_id])) == 3
