@@ -182,7 +182,9 @@ def _open_tracker(
             print(f"[train] cannot reopen MLflow run {state['mlflow_run_id']} ({e}); starting a new one")
     orphan = _orphaned_run(tracking_uri, experiment, tags)
     if orphan is not None:
-        print(f"[train] adopting MLflow run {orphan} of {run_name!r}: an earlier attempt started it, then died")
+        print(
+            f"[train] adopting MLflow run {orphan} of {run_name!r}: an earlier attempt started it, then died"
+        )
         tracker = MLflowTracker(tracking_uri=tracking_uri, run_id=orphan)
     else:
         tracker = MLflowTracker.create(
@@ -192,7 +194,8 @@ def _open_tracker(
             artifact_root=default_artifact_root(root),
             tags=tags,
         )
-    tracker.log_params(flatten(cfg))  # an adopted run may have them already: MLflow accepts equal values again
+    # an adopted run may have its params already: MLflow accepts the same values again
+    tracker.log_params(flatten(cfg))
     with tempfile.TemporaryDirectory(prefix="v2s-config-") as tmp:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(dict(cfg), sort_keys=False))
