@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from v2s_models.interface import ModelInputs
 from v2s_models.modules.video_encoders import SeqEncoder
 from v2s_models.samplernn import SampleRNN, SampleRNNState, tbptt_chunks
-from v2s_models.visual_samplernn import VisualSampleRNN
+from v2s_models.visual_samplernn import SamplingContext, VisualSampleRNN, dequantized
 
 
 def sinusoidal_encoding(length: int, dim: int) -> Tensor:
@@ -186,6 +187,7 @@ class Seq2SeqSampleRNN(nn.Module):
         emb_dim: int = 256,
     ) -> None:
         super().__init__()
+        self.video_dim = int(video_dim)
         self.encoder = SeqEncoder(
             input_dim=video_dim,
             hidden_dim=encoder_dim,
@@ -224,6 +226,28 @@ class Seq2SeqSampleRNN(nn.Module):
             raise ValueError(f"visual must be (B={samples_q.shape[0]}, S, D), got {tuple(visual.shape)}")
         h0 = self.encoder(visual) if hidden is None else None
         return self.sample_rnn(samples_q, hidden=hidden, h0_init=h0)
+
+    # SoundModel (v2s_models.interface)
+    def model_inputs(self) -> ModelInputs:
+        """Per-second appearance features in; a waveform out."""
+        return ModelInputs(visual_dim=self.video_dim, per_second=True, output="waveform")
+
+    def start_video(
+        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
+    ) -> SamplingContext:
+        del reference_mel
+        return SamplingContext(generator=generator, temperature=temperature)
+
+    def generate_windows(
+        self, windows: Tensor, context: SamplingContext, *, num_samples: int | None = None
+    ) -> Tensor:
+        """Windows (B, S, video_dim) -> waveform (B, num_samples) float32 in [-1, 1]."""
+        if num_samples is None:
+            raise ValueError("a waveform model needs num_samples")
+        q = self.generate(
+            windows, num_samples=num_samples, temperature=context.temperature, generator=context.generator
+        )
+        return dequantized(q, self.sample_rnn.q_levels)
 
     @torch.inference_mode()
     def generate(

@@ -49,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from v2s_models.interface import ModelInputs
+
 AuxType = Literal["lstm_last", "lstm_sample", "conv", "none"]
 AUX_TYPES: tuple[str, ...] = ("lstm_last", "lstm_sample", "conv", "none")
 UpsampleType = Literal["transposed", "resize_conv"]
@@ -376,6 +378,29 @@ class RegnetGenerator(nn.Module):
         mel_postnet = mel_decoder + self.postnet(mel_decoder)
         assert mel_postnet.shape == (B, self.n_mels, MEL_FRAMES_PER_VIDEO_FRAME * T), f"{mel_postnet.shape=}"
         return RegnetOutput(mel_decoder=mel_decoder, mel_postnet=mel_postnet)
+
+    # SoundModel (v2s_models.interface)
+    def model_inputs(self) -> ModelInputs:
+        return ModelInputs(
+            visual_dim=self.visual_dim, n_mels=self.n_mels, mel_frames_per_step=MEL_FRAMES_PER_VIDEO_FRAME
+        )
+
+    def start_video(
+        self,
+        *,
+        generator: torch.Generator,
+        reference_mel: torch.Tensor | None = None,
+        temperature: float = 1.0,
+    ) -> torch.Tensor:
+        """One noise vector z (1, noise_dim) for every window of a video (drawn on `generator`'s device)."""
+        del reference_mel, temperature  # REGNET takes neither
+        device = next(self.parameters()).device
+        return torch.randn(1, self.noise_dim, generator=generator).to(device)
+
+    def generate_windows(
+        self, windows: torch.Tensor, context: torch.Tensor, *, num_samples: int | None = None
+    ) -> torch.Tensor:
+        return self.generate(windows, noise=context.expand(windows.shape[0], -1))
 
     @torch.no_grad()
     def generate(self, visual: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:

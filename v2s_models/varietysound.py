@@ -67,6 +67,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from v2s_models.interface import ModelInputs, check_reference
 from v2s_models.modules.fft_block import FFTBlock, SinusoidalPositionalEncoding
 from v2s_models.settings import REGNET
 from v2s_models.varietysound_encoders import (
@@ -298,6 +299,42 @@ class VarietySoundGenerator(nn.Module):
         """Concatenates the components in a fixed order on the feature axis -> mel (B, n_mels, T * factor)."""
         parts = [features[k] for k in ("temporal", "timbre", "background") if k in features]
         return self.decoder(torch.cat(parts, dim=-1))
+
+    # SoundModel (v2s_models.interface)
+    def model_inputs(self) -> ModelInputs:
+        return ModelInputs(
+            visual_dim=self.video_dim,
+            takes_reference=self.acoustic_encoder is not None,
+            n_mels=self.n_mels,
+            mel_frames_per_step=self.upsample_factor,
+        )
+
+    def start_video(
+        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
+    ) -> Tensor | None:
+        """One timbre vector (1, dim) from the reference (n_mels, L) for every window of a video, its random
+        resampling drawn from `generator`; None without an acoustic encoder."""
+        del temperature
+        check_reference(self.model_inputs(), reference_mel)
+        if self.acoustic_encoder is None or reference_mel is None:
+            return None
+        device = next(self.parameters()).device
+        return self.acoustic_encoder.timbre(reference_mel[None].to(device), generator=generator)
+
+    def generate_windows(
+        self, windows: Tensor, context: Tensor | None, *, num_samples: int | None = None
+    ) -> Tensor:
+        """Windows (B, W, video_dim) with the video's timbre and a silent background -> mel (B, n_mels, W * f)."""
+        b, t = windows.shape[0], windows.shape[1]
+        parts: dict[str, Tensor] = {}
+        if self.temporal_encoder is not None:
+            parts["temporal"] = self.temporal_encoder(windows)
+        if context is not None:
+            parts["timbre"] = context[:, None].expand(b, t, -1)
+        if self.background_encoder is not None:
+            silence = windows.new_full((b, self.n_mels, t * self.upsample_factor), self.silence_value)
+            parts["background"] = self.background_encoder(silence, num_frames=t)
+        return self.decode(parts)
 
     def forward(
         self,

@@ -5,16 +5,32 @@ docstring.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
+from v2s_models.audio import dequantize_linear
+from v2s_models.interface import ModelInputs
 from v2s_models.modules.video_encoders import FlowEncoder, FrameEncoder, SeqEncoder
 from v2s_models.samplernn import SampleRNN, SampleRNNState
 from v2s_models.settings import ZHOU
 
 EncoderKind = Literal["frame", "seq", "flow"]
+
+
+@dataclass(frozen=True)
+class SamplingContext:
+    """What the windows of one video share when a SampleRNN samples them: the seeded generator, the temperature."""
+
+    generator: torch.Generator
+    temperature: float = 1.0
+
+
+def dequantized(q: Tensor, q_levels: int) -> Tensor:
+    """Quantised samples (B, N) long -> waveform (B, N) float32 in [-1, 1], on the CPU."""
+    return torch.from_numpy(dequantize_linear(q.cpu().numpy(), q_levels))
 
 
 class VisualSampleRNN(nn.Module):
@@ -53,6 +69,7 @@ class VisualSampleRNN(nn.Module):
         if encoder != "flow" and flow_dim:
             raise ValueError(f"flow_dim is only used by the flow encoder, got {flow_dim=} for {encoder!r}")
         self.encoder = encoder
+        self.visual_dim, self.flow_dim = int(visual_dim), int(flow_dim)
         self.frame_encoder: FrameEncoder | None = None
         self.seq_encoder: SeqEncoder | FlowEncoder | None = None
         cond_dim = 0
@@ -132,6 +149,35 @@ class VisualSampleRNN(nn.Module):
             return self.sample_rnn(samples_q, hidden=hidden, cond=cond)
         h0 = self._h0(visual, flow) if hidden is None else None
         return self.sample_rnn(samples_q, hidden=hidden, h0_init=h0)
+
+    # SoundModel (v2s_models.interface)
+    def model_inputs(self) -> ModelInputs:
+        """Appearance then flow columns (the flow encoder), one step per video frame; a waveform out."""
+        return ModelInputs(
+            visual_dim=self.visual_dim + self.flow_dim, flow_dim=self.flow_dim, output="waveform"
+        )
+
+    def start_video(
+        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
+    ) -> SamplingContext:
+        del reference_mel
+        return SamplingContext(generator=generator, temperature=temperature)
+
+    def generate_windows(
+        self, windows: Tensor, context: SamplingContext, *, num_samples: int | None = None
+    ) -> Tensor:
+        """Windows (B, W, visual_dim + flow_dim) -> waveform (B, num_samples) float32 in [-1, 1]."""
+        if num_samples is None:
+            raise ValueError("a waveform model needs num_samples")
+        visual, flow = self.model_inputs().split_flow(windows)
+        q = self.generate(
+            visual,
+            flow=flow,
+            num_samples=num_samples,
+            temperature=context.temperature,
+            generator=context.generator,
+        )
+        return dequantized(q, self.sample_rnn.q_levels)
 
     @torch.inference_mode()
     def generate(
