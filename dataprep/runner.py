@@ -6,8 +6,9 @@ Where the clips run (`run_clips(cluster=...)`, from `decode.cluster` / `features
 - an address (`auto`, `127.0.0.1:6379`, `ray://head:10001`): the running cluster; `workers` then caps the clips
   in flight (0 or less: one per CPU of the cluster).
 
-Each clip is one Ray task taking one CPU. The per-clip function is the same on every path, so the per-clip cache,
-the quarantine and the atomic writes are too, and the outputs are byte-identical (tests/test_dataprep_ray.py).
+Each clip is one Ray task taking one CPU (`v2s_models/ray_tasks.py`, the runner the evaluation's clips use too).
+The per-clip function is the same on every path, so the per-clip cache, the quarantine and the atomic writes are
+too, and the outputs are byte-identical (tests/test_dataprep_ray.py).
 On a cluster of several machines the input and output folders must be on storage every node mounts at the same
 path (the tasks read and write files; only the small result rows travel through Ray).
 """
@@ -17,17 +18,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-_worker_state: dict[str, Any] = {}
-_RUN_KEY = "__v2s_run__"  # which run_clips call built _worker_state in a (reused) Ray worker process
-LOCAL_CLUSTER = "local"
+from v2s_models import ray_tasks
+
+_worker_state: dict[str, Any] = {}  # a pool process's state (`init()`)
 
 
 @dataclass
@@ -77,31 +78,17 @@ def _call(fn: Callable[..., ClipResult], item: Any) -> ClipResult:
     return fn(item, _worker_state)
 
 
-def _call_on_ray_worker(
-    fn: Callable[..., ClipResult], item: Any, init: Callable[[], dict[str, Any]] | None, run_key: str
+def _ray_worker_state(init: Callable[[], dict[str, Any]] | None) -> dict[str, Any]:
+    """A Ray worker's state for one `run_clips` call (built on the first task it runs for it), as a pool
+    process's: one thread, then `init()`."""
+    limit_threads(1)
+    return init() if init is not None else {}
+
+
+def _call_with_state(
+    fn: Callable[[Any, dict[str, Any]], ClipResult], state: dict[str, Any], item: Any
 ) -> ClipResult:
-    """The body of one Ray task. Ray reuses worker processes across calls, so the per-process state is rebuilt
-    when it belongs to another `run_clips` call (another stage, or other parameters)."""
-    if _worker_state.get(_RUN_KEY) != run_key:
-        _worker_state.clear()
-        limit_threads(1)
-        if init is not None:
-            _worker_state.update(init())
-        _worker_state[_RUN_KEY] = run_key
-    return fn(item, _worker_state)
-
-
-def _ray_connect(cluster: str, workers: int) -> bool:
-    """Attaches to `cluster` (or starts a local instance); True when this call started Ray and must stop it."""
-    import ray  # heavy, and needed only when a cluster is asked for
-
-    if ray.is_initialized():
-        return False
-    if cluster == LOCAL_CLUSTER:
-        ray.init(address="local", num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address=cluster, log_to_driver=False)
-    return True
+    return fn(item, state)
 
 
 def _run_on_ray(
@@ -113,29 +100,21 @@ def _run_on_ray(
     init: Callable[[], dict[str, Any]] | None,
     on_done: Callable[[], None],
 ) -> list[ClipResult]:
-    """One Ray task per item, at most `workers` in flight (every CPU of the cluster when workers <= 0)."""
+    """One Ray task of one CPU per item (`v2s_models.ray_tasks`), at most `workers` in flight (every CPU of the
+    cluster when workers <= 0)."""
     import ray  # heavy, and needed only when a cluster is asked for
 
-    started = _ray_connect(cluster, workers)
+    started = ray_tasks.connect(cluster, num_cpus=max(1, workers))
     try:
         limit = workers if workers > 0 else max(1, int(ray.cluster_resources().get("CPU", 1)))
-        task = ray.remote(num_cpus=1, max_retries=2)(_call_on_ray_worker)
-        run_key = uuid.uuid4().hex
-        shared_fn, shared_init = ray.put(fn), ray.put(init)
-        results: list[ClipResult | None] = [None] * len(items)
-        pending: dict[Any, int] = {}
-        queue = iter(enumerate(items))
-        while True:
-            for i, item in queue:
-                pending[task.remote(shared_fn, item, shared_init, run_key)] = i
-                if len(pending) >= limit:
-                    break
-            if not pending:
-                break
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                results[pending.pop(ref)] = ray.get(ref)
-                on_done()
+        results = ray_tasks.map_tasks(
+            partial(_call_with_state, fn),
+            items,
+            setup=partial(_ray_worker_state, init),
+            cpus_per_task=1,
+            in_flight=limit,
+            on_done=lambda _n: on_done(),
+        )
     finally:
         if started:
             ray.shutdown()
@@ -164,12 +143,9 @@ def run_clips(
         total=len(items), desc=desc, unit="clip", disable=not progress, file=sys.stderr, smoothing=0.05
     )
     if cluster is not None:
-        if not isinstance(cluster, str) or not cluster.strip():
-            raise ValueError(
-                f"params.yaml: {desc}.cluster = {cluster!r}; expected null, 'local' or a Ray address"
-            )
+        cluster = ray_tasks.check_cluster(cluster, setting=f"params.yaml: {desc}.cluster")
         out = _run_on_ray(
-            fn, items, workers=workers, cluster=cluster.strip(), init=init, on_done=lambda: bar.update(1)
+            fn, items, workers=workers, cluster=cluster, init=init, on_done=lambda: bar.update(1)
         )
         bar.close()
         return out

@@ -13,8 +13,9 @@ CPUs (at most a node's): on a cluster of N CPUs, N / threads clips at once. What
 the clip's arrays) travels through Ray's object store, so the workers need no access to the prepared data; the
 results come back in the order of the clips. Progress: a line (or a tqdm bar) per finished clip on both paths.
 
-The data stages have their own runner (`dataprep/runner.py`: a process pool or Ray tasks writing per-clip files
-with a cache and a quarantine); the library may not import dataprep, so this is the library's.
+The Ray tasks themselves (connecting, the tasks in flight, the per-worker state, the order of the results) are
+`v2s_models/ray_tasks.py`'s, which the data stages' runner (`dataprep/runner.py`) uses too; this module adds what
+the evaluation needs: the in-process path, the thread counts and CPUs per task, and the progress of each clip.
 """
 
 from __future__ import annotations
@@ -22,29 +23,21 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar
 
+from v2s_models import ray_tasks
 from v2s_models.evaluation.progress import progress
 
 T = TypeVar("T")
 R = TypeVar("R")
-LOCAL_CLUSTER = "local"
-
-# Per worker process: the shared state the last evaluation built (a generator, a vocoder), so that the tasks of
-# one evaluation build it once per process; another evaluation's key rebuilds it.
-_state: dict[str, Any] = {}
 
 
 def check_cluster(cluster: str | None) -> str | None:
     """`cluster` stripped, None for None; anything else but a non-empty string is refused."""
-    if cluster is None:
-        return None
-    if not isinstance(cluster, str) or not cluster.strip():
-        raise ValueError(f"evaluate.cluster = {cluster!r}; expected null, 'local' or a Ray address")
-    return cluster.strip()
+    return ray_tasks.check_cluster(cluster, setting="evaluate.cluster")
 
 
 class ClipRunner:
@@ -60,17 +53,7 @@ class ClipRunner:
             import ray  # heavy, and needed only when a cluster is asked for
 
             self._ray = ray
-            if not ray.is_initialized():
-                if self.cluster == LOCAL_CLUSTER:
-                    ray.init(
-                        address="local",
-                        num_cpus=os.cpu_count() or 1,
-                        include_dashboard=False,
-                        log_to_driver=False,
-                    )
-                else:
-                    ray.init(address=self.cluster, log_to_driver=False)
-                self._started = True
+            self._started = ray_tasks.connect(self.cluster, num_cpus=os.cpu_count() or 1)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -102,29 +85,16 @@ class ClipRunner:
         node_cpus = max((int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")), default=1)
         cpus = max(1, min(threads["torch"], node_cpus))
         limit = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus)
-        task = ray.remote(num_cpus=cpus, max_retries=2)(_task)
-        key = uuid.uuid4().hex
-        # The builder travels once, inside a list so that Ray hands the task the reference (resolved only when
-        # the worker has not built this evaluation's state yet) instead of the object.
-        builder = [ray.put(shared)]
-        results: list[Any] = [None] * len(items)
-        pending: dict[Any, int] = {}
-        queue = iter(enumerate(items))
-        done_count, t0 = 0, time.perf_counter()
+        t0 = time.perf_counter()
         with _bar(len(items), desc) as tick:
-            while True:
-                for i, item in queue:
-                    pending[task.remote(fn, item, builder, key, threads)] = i
-                    if len(pending) >= limit:
-                        break
-                if not pending:
-                    break
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    results[pending.pop(ref)] = ray.get(ref)
-                    done_count += 1
-                    tick(done_count, time.perf_counter() - t0)
-        return results
+            return ray_tasks.map_tasks(
+                fn,
+                items,
+                setup=partial(_worker_state, threads, shared),
+                cpus_per_task=cpus,
+                in_flight=limit,
+                on_done=lambda n: tick(n, time.perf_counter() - t0),
+            )
 
 
 def thread_counts() -> dict[str, Any]:
@@ -138,22 +108,15 @@ def thread_counts() -> dict[str, Any]:
     return {"torch": torch.get_num_threads(), "pools": pools}
 
 
-def _task(
-    fn: Callable[[Any, Any], Any], item: Any, builder: list[Any], key: str, threads: dict[str, Any]
-) -> Any:
-    """One Ray task: the worker's threads and state for evaluation `key` (set on the first task it runs), then
-    fn."""
-    if _state.get("key") != key:
-        import ray
-        import torch
-        from threadpoolctl import threadpool_limits
+def _worker_state(threads: dict[str, Any], shared: Callable[[], Any]) -> Any:
+    """A Ray worker's state for one evaluation (built on the first task it runs for it): this process's thread
+    counts (`threads`, so that float sums round as in the caller), then `shared()`."""
+    import torch
+    from threadpoolctl import threadpool_limits
 
-        _state.clear()
-        torch.set_num_threads(int(threads["torch"]))
-        threadpool_limits(limits=dict(threads["pools"]))  # kept for the process (not used as a context)
-        _state["value"] = ray.get(builder[0])()
-        _state["key"] = key
-    return fn(_state["value"], item)
+    torch.set_num_threads(int(threads["torch"]))
+    threadpool_limits(limits=dict(threads["pools"]))  # kept for the process (not used as a context)
+    return shared()
 
 
 @contextmanager
