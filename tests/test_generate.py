@@ -15,8 +15,10 @@ import pytest
 import torch
 from torch import nn
 
+from v2s_models.audio import dequantize_linear
 from v2s_models.config import instantiate
-from v2s_models.generation import generate_autoregressive, generate_gan_mel
+from v2s_models.generation import generate_sound
+from v2s_models.interface import ModelInputs
 from v2s_models.package import save_package
 from v2s_models.settings import REGNET, DataSettings
 from v2s_models.vocoding import vocode
@@ -76,12 +78,23 @@ def test_window_weights_are_a_partition_of_unity(curve: str) -> None:
 
 
 class _FrameWiseMel(nn.Module):
-    """A mel generator whose output is a known function of each frame: mel[:, m, 4t + k] = tanh(v[t, m] + k)."""
+    """A mel generator (a `SoundModel`) whose output is a known function of each frame:
+    mel[:, m, 4t + k] = tanh(v[t, m] + k)."""
 
-    def __init__(self) -> None:
+    def __init__(self, visual_dim: int = 16) -> None:
         super().__init__()
         self.anchor = nn.Parameter(torch.zeros(1))  # gives the module a device
+        self.visual_dim = visual_dim
         self.seen: list[torch.Tensor] = []
+
+    def model_inputs(self) -> ModelInputs:
+        return ModelInputs(visual_dim=self.visual_dim, n_mels=8, mel_frames_per_step=4)
+
+    def start_video(self, *, generator, reference_mel=None, temperature=1.0) -> None:  # noqa: ANN001
+        return None
+
+    def generate_windows(self, windows, context, *, num_samples=None):  # noqa: ANN001, ANN201
+        return self.generate(windows)
 
     def generate(self, visual: torch.Tensor) -> torch.Tensor:
         self.seen.append(visual.clone())
@@ -104,7 +117,7 @@ def test_long_input_windows_are_aligned_exactly() -> None:
     torch.manual_seed(0)
     visual = torch.randn(700, 16)
     gen = _FrameWiseMel()
-    mel = generate_gan_mel(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0)
+    mel = generate_sound(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0)
     assert mel.shape == (8, 4 * 700), f"{mel.shape=}"
     assert len(gen.seen) == 1 and gen.seen[0].shape == (4, WINDOW, 16), "windows are generated as one batch"
     whole = _FrameWiseMel().generate(visual[None])[0]
@@ -115,7 +128,7 @@ def test_seams_are_smooth_when_windows_disagree() -> None:
     """Windows whose outputs differ (a constant per window) are joined by ramps, not steps: the largest change
     between neighbouring mel frames is the windows' difference spread over the fade."""
     visual = torch.linspace(0, 1, 700)[:, None].expand(700, 4).contiguous()  # feature 0 rises with time
-    mel = generate_gan_mel(_WindowConstantMel(), visual, window=WINDOW, overlap=OVERLAP, seed=0)[0]
+    mel = generate_sound(_WindowConstantMel(visual_dim=4), visual, window=WINDOW, overlap=OVERLAP, seed=0)[0]
     plan = plan_windows(700, WINDOW, OVERLAP)
     levels = [float(visual[s : s + WINDOW, 0].mean()) for s in plan.starts]
     jumps = np.abs(np.diff(levels))
@@ -131,13 +144,13 @@ def test_seams_are_smooth_when_windows_disagree() -> None:
 def test_short_input_is_looped_to_one_window_and_trimmed() -> None:
     visual = torch.arange(30.0)[:, None].expand(30, 16).contiguous()
     gen = _FrameWiseMel()
-    mel = generate_gan_mel(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0, pad_mode="loop")
+    mel = generate_sound(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0, pad_mode="loop")
     assert mel.shape == (8, 120), f"{mel.shape=}"
     (seen,) = gen.seen
     assert seen.shape == (1, WINDOW, 16)
     torch.testing.assert_close(seen[0, :, 0], torch.arange(WINDOW) % 30 * 1.0)
     gen = _FrameWiseMel()
-    generate_gan_mel(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0, pad_mode="zero")
+    generate_sound(gen, visual, window=WINDOW, overlap=OVERLAP, seed=0, pad_mode="zero")
     assert float(gen.seen[0][0, 30:].abs().max()) == 0.0
 
 
@@ -162,22 +175,28 @@ def test_autoregressive_windows_are_sampled_only_as_far_as_used() -> None:
         def __init__(self) -> None:
             super().__init__()
             self.anchor = nn.Parameter(torch.zeros(1))
-            self.sample_rnn = SimpleNamespace(q_levels=256)
 
-        def generate(self, visual, *, flow, num_samples, temperature, generator):  # noqa: ANN001, ANN202
+        def model_inputs(self) -> ModelInputs:
+            return ModelInputs(visual_dim=4, output="waveform")
+
+        def start_video(self, *, generator, reference_mel=None, temperature=1.0):  # noqa: ANN001, ANN202
+            return generator
+
+        def generate_windows(self, visual, context, *, num_samples=None):  # noqa: ANN001, ANN202
             calls.append((visual.shape[0], num_samples))
             level = (visual[:, :, 0].mean(dim=1) * 100 + 100).long()  # one quantised level per window
-            return level[:, None].expand(-1, num_samples)
+            q = level[:, None].expand(-1, num_samples)
+            return torch.from_numpy(dequantize_linear(q.numpy(), 256))
 
     # short: one window, only the input's own samples are drawn
-    wav = generate_autoregressive(
+    wav = generate_sound(
         Stub(), torch.zeros(20, 4), window=156, overlap=31, samples_per_frame=100.0, num_samples=1990, seed=0
     )
     assert wav.shape == (1990,) and calls == [(1, 1990)]
     # long: windows batched, each drawn up to the end of its right seam; equal-power fades
     calls.clear()
     visual = torch.linspace(0, 1, 400)[:, None].expand(400, 4).contiguous()
-    wav = generate_autoregressive(
+    wav = generate_sound(
         Stub(),
         visual,
         window=156,

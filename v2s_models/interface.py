@@ -13,7 +13,10 @@ never checks an architecture's class or probes its attributes.
   `generator`, so the sound keeps one character across the windows' seams, and returns it as an opaque context.
 - `generate_windows(windows, context, num_samples=...)` generates a batch of windows, visual features
   (B, W, visual_dim) -> mel (B, n_mels, W * mel_frames_per_step), or waveform (B, num_samples) float in [-1, 1],
-  in eval mode and without gradients (the caller sets both).
+  in eval mode and without gradients (the caller sets both). A model whose `model_inputs().takes_background` is
+  set also accepts `background_mel=` (B, n_mels, W * mel_frames_per_step), the windows' real sound
+  (VarietySound's background encoder, Table 8's "with background information"); the platform passes it to no
+  other model, and without it the model hears silence.
 
 A module that implements the protocol needs no registration to be generated from, evaluated or registered; a
 package with several modules names its generating module in `extra.generate_module` (`sound_model`).
@@ -21,14 +24,12 @@ package with several modules names its generating module in `extra.generate_modu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
-
-if TYPE_CHECKING:
-    from v2s_models.package import ModelPackage
 
 Output = Literal["mel", "waveform"]
 
@@ -41,6 +42,8 @@ class ModelInputs:
     per_second: one visual step per second of video (the seq2seq model's per-second features), else one per
         video frame.
     takes_reference: generation needs a reference sound's mel (VarietySound's timbre).
+    takes_background: `generate_windows` also accepts `background_mel=`, the windows' real sound (VarietySound's
+        background encoder); without it the model hears silence.
     output: "mel" (n_mels bands, `mel_frames_per_step` mel frames per visual step) or "waveform".
     """
 
@@ -48,6 +51,7 @@ class ModelInputs:
     flow_dim: int = 0
     per_second: bool = False
     takes_reference: bool = False
+    takes_background: bool = False
     output: Output = "mel"
     n_mels: int | None = None
     mel_frames_per_step: int | None = None
@@ -59,6 +63,8 @@ class ModelInputs:
             raise ValueError(f"output must be 'mel' or 'waveform', got {self.output!r}")
         if self.output == "mel" and not (self.n_mels and self.mel_frames_per_step):
             raise ValueError(f"a mel model must say n_mels and mel_frames_per_step, got {self}")
+        if self.takes_background and self.output != "mel":
+            raise ValueError(f"only a mel model can hear a background mel, got {self}")
 
     @property
     def appearance_dim(self) -> int:
@@ -90,7 +96,19 @@ def is_sound_model(module: object) -> bool:
     return isinstance(module, nn.Module) and isinstance(module, SoundModel)
 
 
-def sound_model_name(package: ModelPackage) -> str:
+class Package(Protocol):
+    """What `sound_model` reads of a model package (`v2s_models.package.ModelPackage`; named structurally, so
+    the interface does not import the package module, which imports the models)."""
+
+    @property
+    def paradigm(self) -> str: ...
+    @property
+    def modules(self) -> Mapping[str, nn.Module]: ...
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
+
+
+def sound_model_name(package: Package) -> str:
     """The name of the package's generating module: `extra.generate_module`, else its only `SoundModel`."""
     name = package.extra.get("generate_module")
     if name is not None:
@@ -109,7 +127,7 @@ def sound_model_name(package: ModelPackage) -> str:
     return found[0]
 
 
-def sound_model(package: ModelPackage) -> nn.Module:
+def sound_model(package: Package) -> nn.Module:
     """The package's generating module (`sound_model_name`), checked to implement `SoundModel`."""
     name = sound_model_name(package)
     module = package.modules[name]

@@ -305,6 +305,7 @@ class VarietySoundGenerator(nn.Module):
         return ModelInputs(
             visual_dim=self.video_dim,
             takes_reference=self.acoustic_encoder is not None,
+            takes_background=self.background_encoder is not None,
             n_mels=self.n_mels,
             mel_frames_per_step=self.upsample_factor,
         )
@@ -322,9 +323,15 @@ class VarietySoundGenerator(nn.Module):
         return self.acoustic_encoder.timbre(reference_mel[None].to(device), generator=generator)
 
     def generate_windows(
-        self, windows: Tensor, context: Tensor | None, *, num_samples: int | None = None
+        self,
+        windows: Tensor,
+        context: Tensor | None,
+        *,
+        num_samples: int | None = None,
+        background_mel: Tensor | None = None,
     ) -> Tensor:
-        """Windows (B, W, video_dim) with the video's timbre and a silent background -> mel (B, n_mels, W * f)."""
+        """Windows (B, W, video_dim) with the video's timbre and a background (B, n_mels, W * f), silent by
+        default -> mel (B, n_mels, W * f)."""
         b, t = windows.shape[0], windows.shape[1]
         parts: dict[str, Tensor] = {}
         if self.temporal_encoder is not None:
@@ -332,8 +339,11 @@ class VarietySoundGenerator(nn.Module):
         if context is not None:
             parts["timbre"] = context[:, None].expand(b, t, -1)
         if self.background_encoder is not None:
-            silence = windows.new_full((b, self.n_mels, t * self.upsample_factor), self.silence_value)
-            parts["background"] = self.background_encoder(silence, num_frames=t)
+            if background_mel is None:
+                background_mel = windows.new_full(
+                    (b, self.n_mels, t * self.upsample_factor), self.silence_value
+                )
+            parts["background"] = self.background_encoder(background_mel.to(windows.device), num_frames=t)
         return self.decode(parts)
 
     def forward(

@@ -7,12 +7,12 @@ Pipeline for one video (`VideoToSound.generate_file`):
     2. visual features exactly as in training (`package.features`: extractor, weights, image size, flow method
        and bound, `visual_part`): `v2s_models.media.visual.clip_visual_features`, rounded to float16 and back, since the
        pipeline stores them as float16;
-    3. the model's sound, window by window (below): a mel voiced by a vocoder (paradigm `gan_mel`: REGNET,
-       VarietySound) or a waveform (paradigm `autoregressive`: Zhou et al.'s VisualSampleRNN);
+    3. the model's sound, window by window (below), through its `SoundModel` interface: a mel voiced by a vocoder
+       (REGNET, VarietySound) or a waveform (Zhou et al.'s VisualSampleRNN), as its `model_inputs().output` says;
     4. the waveform is cut to the video's duration, written beside the output (`OUT.wav`, 16-bit PCM) and muxed
        onto the original picture (`v2s_models.media.mux.mux_audio`: packets copied where the container allows).
 
-Windows and cross-fades: `v2s_models.windows`; generation per paradigm: `v2s_models.generation`;
+Windows and cross-fades: `v2s_models.windows`; generation through the model interface: `v2s_models.generation`;
 vocoders: `v2s_models.vocoding`.
 
 Sources: the RegNet convention (21.5 fps, 22050 Hz, 4 mel frames per video frame, looped 10 s clips) is
@@ -36,16 +36,8 @@ from torch import Tensor
 
 from v2s_models import audio as audio_lib
 from v2s_models import progress
-from v2s_models.generation import (
-    DEFAULT_BATCH_WINDOWS,
-    PARADIGMS,
-    expected_visual_dim,
-    generate_autoregressive,
-    generate_gan_mel,
-    generator_module,
-    load_model,
-    needs_reference,
-)
+from v2s_models.generation import DEFAULT_BATCH_WINDOWS, generate_sound, load_model
+from v2s_models.interface import check_reference, sound_model
 from v2s_models.io import atomic_path
 from v2s_models.media import audio_decoding, lengths, probe, video_decoding
 from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs, video_duration
@@ -152,7 +144,7 @@ def trusted_extractor_weights(
 class VideoToSound:
     """A trained model with its feature extractor and vocoder, ready to put sound on videos.
 
-    package: a loaded model (`load_model`); vocoder: a `build_vocoder` spec (gan_mel models only);
+    package: a loaded model (`load_model`); vocoder: a `build_vocoder` spec (models that write a mel only);
     reference: VarietySound's timbre reference (audio or video file with sound); overlap_s: minimum overlap of
     consecutive windows; batch_windows: windows generated per forward pass; extractor_weights: the visual
     extractor's file, given by the user (required for a TorchScript extractor, `trusted_extractor_weights`).
@@ -171,14 +163,19 @@ class VideoToSound:
         workers: int = 1,
         extractor_weights: str | os.PathLike[str] | None = None,
     ) -> None:
-        if package.paradigm not in PARADIGMS:
+        try:
+            self.generator = sound_model(package)
+        except ValueError as e:
+            raise ValueError(f"v2s generate needs a model that generates sound: {e}") from e
+        self.inputs = self.generator.model_inputs()
+        if self.inputs.per_second:
             raise ValueError(
-                f"v2s generate needs a gan_mel or autoregressive model; this one is {package.paradigm!r}"
+                "this model reads one visual feature row per second of video; v2s generate computes one per "
+                "video frame"
             )
         self.package = package
         self.settings = package.data_settings
         self.device = device
-        self.generator = generator_module(package)
         self.window = self.settings.num_frames
         self.overlap = int(round(overlap_s * self.settings.fps))
         if not 0 <= self.overlap <= self.window // 3:
@@ -195,26 +192,23 @@ class VideoToSound:
             device=device,
         )
         parts = 2 if self.features["visual_part"] == "all" else 1
-        want = expected_visual_dim(self.generator)
-        if want is not None and want != parts * self.extractor.dim:
+        want = self.inputs.visual_dim
+        if want != parts * self.extractor.dim:
             raise ValueError(
                 f"the model takes {want}-d visual features per frame, but its feature settings "
                 f"(extractor {self.features['extractor']!r}: {self.extractor.dim}-d, visual_part "
                 f"{self.features['visual_part']!r}) give {parts * self.extractor.dim}-d"
             )
-        if reference is None and needs_reference(self.generator):
-            raise ValueError(
-                "this VarietySound model takes its timbre from a reference: pass --reference AUDIO "
-                "(any audio or video file with sound)"
-            )
+        if reference is None:  # a model that takes one says so before any work
+            check_reference(self.inputs, None)
         self.reference_mel = reference_mel(reference, self.settings) if reference is not None else None
         self.vocoder: Vocoder | None = None
-        if package.paradigm == "gan_mel":
+        if self.inputs.output == "mel":
             self.vocoder = build_vocoder(vocoder, settings=self.settings, device=device, seed=seed)
-            n_voc, n_gen = vocoder_n_mels(self.vocoder), getattr(self.generator, "n_mels", None)
-            if n_voc is not None and n_gen is not None and n_voc != n_gen:
+            n_voc, n_gen = vocoder_n_mels(self.vocoder), self.inputs.n_mels
+            if n_voc is not None and n_voc != n_gen:
                 raise ValueError(f"vocoder {vocoder!r} takes {n_voc} mel bins; the model makes {n_gen}")
-            if self.reference_mel is not None and n_gen is not None and self.reference_mel.shape[0] != n_gen:
+            if self.reference_mel is not None and self.reference_mel.shape[0] != n_gen:
                 raise ValueError(
                     f"the reference mel has {self.reference_mel.shape[0]} bins (data settings); the model takes {n_gen}"
                 )
@@ -272,40 +266,29 @@ class VideoToSound:
         timings = {"features": feats.seconds}
         plan = plan_windows(feats.num_frames, self.window, self.overlap)
         t0 = time.perf_counter()
-        if self.package.paradigm == "gan_mel":
+        with progress.stage("generation"):
+            sound = generate_sound(
+                self.generator,
+                visual,
+                window=self.window,
+                overlap=self.overlap,
+                seed=seed,
+                pad_mode=self.settings.pad_mode,
+                reference_mel=self.reference_mel,
+                batch_size=self.batch_windows,
+                num_frames=feats.num_frames,
+                samples_per_frame=sr / self.settings.fps,
+                num_samples=n_out,
+            )  # mel (n_mels, M * T) or waveform (n_out,)
+        timings["generate"] = time.perf_counter() - t0
+        if self.inputs.output == "mel":
             assert self.vocoder is not None
-            with progress.stage("generation"):
-                mel = generate_gan_mel(
-                    self.generator,
-                    visual,
-                    window=self.window,
-                    overlap=self.overlap,
-                    seed=seed,
-                    pad_mode=self.settings.pad_mode,
-                    reference_mel=self.reference_mel,
-                    batch_size=self.batch_windows,
-                    num_frames=feats.num_frames,
-                )
-            timings["generate"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             with progress.stage("vocoding"):
-                wav = vocode(self.vocoder, mel, hop=self.settings.mel.hop)
+                wav = vocode(self.vocoder, sound, hop=self.settings.mel.hop)
             timings["vocode"] = time.perf_counter() - t1
         else:
-            with progress.stage("generation"):
-                wav = generate_autoregressive(
-                    self.generator,
-                    visual,
-                    window=self.window,
-                    overlap=self.overlap,
-                    samples_per_frame=sr / self.settings.fps,
-                    num_samples=n_out,
-                    seed=seed,
-                    pad_mode=self.settings.pad_mode,
-                    batch_size=self.batch_windows,
-                    num_frames=feats.num_frames,
-                ).numpy()
-            timings["generate"] = time.perf_counter() - t0
+            wav = sound.numpy()
         out = np.zeros(n_out, np.float32)
         out[: min(n_out, wav.shape[0])] = wav[:n_out]
         if not np.all(np.isfinite(out)):

@@ -22,14 +22,15 @@ import numpy as np
 import torch
 
 from v2s_models.data import feature_dir, read_manifest
-from v2s_models.generation import generate_gan_mel, generator_module
+from v2s_models.generation import generate_sound
+from v2s_models.interface import sound_model
 from v2s_models.metrics.periodicity import frame_energy, ripple_fraction
 from v2s_models.package import load_package
 
 
 def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) -> dict[str, float]:
     package = load_package(package_dir)
-    generator = generator_module(package)
+    generator = sound_model(package)
     preset = package.config["data"].get("preset", "regnet")
     rows = read_manifest("data/prepared/manifest.jsonl", split=split, root=root, max_clips=max_clips)
     window = package.data_settings.num_frames
@@ -42,7 +43,7 @@ def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) ->
         visual = torch.from_numpy(np.load(d / "visual.npy").astype(np.float32))
         real = np.load(d / "mel.npy").astype(np.float32)
         with torch.no_grad():
-            gen = generate_gan_mel(generator, visual, window=window, overlap=0).clamp(0, 1).numpy()
+            gen = generate_sound(generator, visual, window=window, overlap=0).clamp(0, 1).numpy()
         n = min(gen.shape[1], real.shape[1])
         gen, real = gen[:, :n], real[:, :n]
         for name, mel in (("gen", gen), ("real", real)):

@@ -25,7 +25,8 @@ from v2s_models.audio import dequantize_linear, quantize_linear
 from v2s_models.data import decoded_dir, feature_dir, read_manifest
 from v2s_models.evaluation.cluster import ClipRunner
 from v2s_models.evaluation.progress import progress
-from v2s_models.generation import generate_autoregressive, generate_gan_mel, generator_module, needs_reference
+from v2s_models.generation import generate_sound
+from v2s_models.interface import ModelInputs, sound_model
 from v2s_models.metrics.stats import stratified_sample
 from v2s_models.vocoding import build_vocoder, vocode
 
@@ -162,19 +163,6 @@ def fit_length(wav: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def _varietysound_mel(
-    generator: torch.nn.Module, visual: torch.Tensor, reference: np.ndarray, background: np.ndarray, seed: int
-) -> np.ndarray:
-    """VarietySound with a real background (Table 8's "w Bi"): visual (T, D) -> mel (n_mels, 4T)."""
-    g = torch.Generator().manual_seed(int(seed))
-    with torch.inference_mode():
-        mel = generator(
-            visual[None], torch.from_numpy(reference)[None], torch.from_numpy(background)[None], generator=g
-        )
-    assert mel.dim() == 3 and mel.shape[0] == 1, f"{mel.shape=}"
-    return mel[0].float().numpy()
-
-
 def synthesize(
     package: Any,
     clips: Sequence[EvalClip],
@@ -199,11 +187,13 @@ def synthesize(
     """
     if background not in ("silence", "real"):
         raise ValueError(f"background must be 'silence' or 'real', got {background!r}")
-    if package.paradigm not in ("gan_mel", "autoregressive"):
+    try:
+        sound_model(package)
+    except ValueError as e:
         raise ValueError(
-            f"evaluation generates sound: it needs a gan_mel or autoregressive model, not {package.paradigm!r} "
-            "(a correlation tower is evaluated by retrieval: v2s_models.evaluation.tower_retrieval)"
-        )
+            f"evaluation generates sound: it needs a model that generates sound, not this {package.paradigm!r} "
+            f"one ({e}; a correlation tower is evaluated by retrieval: v2s_models.evaluation.tower_retrieval)"
+        ) from e
     settings = package.data_settings
     n = (
         settings.num_samples
@@ -240,18 +230,18 @@ class _GenerationState:
     """What generating one clip needs, built once per process (`ClipRunner.map`'s shared state)."""
 
     package: Any
-    generator: torch.nn.Module
+    generator: torch.nn.Module  # the package's SoundModel
+    inputs: ModelInputs
     vocoder: Any
     seed: int
     num_samples: int
-    wants_reference: bool
     real_background: bool
     own_reference: bool
 
 
 @dataclass
 class _ClipSound:
-    """One clip's generated sound (and, for gan_mel models, its mels and timbre reference)."""
+    """One clip's generated sound (and, for models that write a mel, its mels and timbre reference)."""
 
     wav: np.ndarray
     revoiced: np.ndarray
@@ -269,18 +259,19 @@ def _generation_state(
     background: Background,
     own_reference: bool,
 ) -> _GenerationState:
-    generator = generator_module(package).to(device).eval()
+    generator = sound_model(package).to(device).eval()
+    inputs = generator.model_inputs()
     voc = None
-    if package.paradigm == "gan_mel":
+    if inputs.output == "mel":
         voc = build_vocoder(vocoder, settings=package.data_settings, device=device, seed=seed)
     return _GenerationState(
         package=package,
         generator=generator,
+        inputs=inputs,
         vocoder=voc,
         seed=seed,
         num_samples=num_samples,
-        wants_reference=needs_reference(generator),
-        real_background=background == "real" and getattr(generator, "background_encoder", None) is not None,
+        real_background=background == "real" and inputs.takes_background,
         own_reference=own_reference,
     )
 
@@ -297,25 +288,24 @@ def _generate_clip(state: _GenerationState, item: tuple[EvalClip, EvalClip]) -> 
         raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature frames, the model needs {window}")
     visual = visual[:window]
     out = _ClipSound(wav=np.zeros(0, np.float32), revoiced=np.zeros(0, np.float32))
-    if package.paradigm == "gan_mel":
+    if state.inputs.output == "mel":
         if c.real_mel is None:
             raise ValueError(f"clip {c.clip_id} has no mel features: cannot re-voice its real audio")
         ref = None
-        if state.wants_reference:
+        if state.inputs.takes_reference:
             if partner.real_mel is None:
                 raise ValueError(f"clip {partner.clip_id} has no mel features to use as a timbre reference")
             ref = partner.real_mel
             out.reference = partner.clip_id
-        mel = _gan_mel(generate_gan_mel, generator, visual, ref, c, window, seed, state.real_background)
+        background = c.real_mel if state.real_background else None
+        mel = _mel(generator, visual, ref, background, window, seed)
         out.mel = mel
-        if state.wants_reference and state.own_reference:
-            out.own_reference_mel = _gan_mel(
-                generate_gan_mel, generator, visual, c.real_mel, c, window, seed, state.real_background
-            )
+        if state.inputs.takes_reference and state.own_reference:
+            out.own_reference_mel = _mel(generator, visual, c.real_mel, background, window, seed)
         wav = vocode(state.vocoder, torch.from_numpy(mel), hop=settings.mel.hop)
         revoiced = vocode(state.vocoder, torch.from_numpy(c.real_mel), hop=settings.mel.hop)
     else:
-        wav = generate_autoregressive(
+        wav = generate_sound(
             generator,
             visual,
             window=window,
@@ -331,22 +321,25 @@ def _generate_clip(state: _GenerationState, item: tuple[EvalClip, EvalClip]) -> 
     return out
 
 
-def _gan_mel(
-    generate_gan_mel: Any,
+def _mel(
     generator: torch.nn.Module,
     visual: torch.Tensor,
     reference: np.ndarray | None,
-    clip: EvalClip,
+    background: np.ndarray | None,
     window: int,
     seed: int,
-    real_background: bool,
 ) -> np.ndarray:
-    if real_background:
-        assert reference is not None and clip.real_mel is not None
-        return _varietysound_mel(generator, visual, reference, clip.real_mel, seed)
-    ref = None if reference is None else torch.from_numpy(reference)
-    mel = generate_gan_mel(
-        generator, visual, window=window, overlap=0, seed=seed, reference_mel=ref, num_frames=window
+    """One window's mel: visual (window, D) -> (n_mels, M * window), with the timbre `reference` (n_mels, L)
+    and the real `background` mel (Table 8's "w Bi") where given."""
+    mel = generate_sound(
+        generator,
+        visual,
+        window=window,
+        overlap=0,
+        seed=seed,
+        reference_mel=None if reference is None else torch.from_numpy(reference),
+        background_mel=None if background is None else torch.from_numpy(background),
+        num_frames=window,
     )
     return mel.numpy()
 
