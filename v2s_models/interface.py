@@ -45,6 +45,8 @@ class ModelInputs:
     takes_background: `generate_windows` also accepts `background_mel=`, the windows' real sound (VarietySound's
         background encoder); without it the model hears silence.
     output: "mel" (n_mels bands, `mel_frames_per_step` mel frames per visual step) or "waveform".
+    samples_per_step: the audio samples per visual step the model was built for, where it relies on a number
+        (Zhou's Frame encoder picks each sample's video frame by it); None: any. Trainers check it against the data.
     """
 
     visual_dim: int
@@ -55,6 +57,7 @@ class ModelInputs:
     output: Output = "mel"
     n_mels: int | None = None
     mel_frames_per_step: int | None = None
+    samples_per_step: int | None = None
 
     def __post_init__(self) -> None:
         if self.visual_dim < 1 or not 0 <= self.flow_dim <= self.visual_dim:

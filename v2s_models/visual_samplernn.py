@@ -154,7 +154,10 @@ class VisualSampleRNN(nn.Module):
     def model_inputs(self) -> ModelInputs:
         """Appearance then flow columns (the flow encoder), one step per video frame; a waveform out."""
         return ModelInputs(
-            visual_dim=self.visual_dim + self.flow_dim, flow_dim=self.flow_dim, output="waveform"
+            visual_dim=self.visual_dim + self.flow_dim,
+            flow_dim=self.flow_dim,
+            output="waveform",
+            samples_per_step=None if self.frame_encoder is None else self.frame_encoder.samples_per_frame,
         )
 
     def start_video(

@@ -13,8 +13,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
+from v2s_models import components
 from v2s_models.config import load_config
+from v2s_models.interface import ModelInputs
+from v2s_models.samplernn import SampleRNN, SampleRNNState
 from v2s_models.training.autoregressive import AutoregressiveSolver, nats_to_bits
 from v2s_models.training.loop import build_solver, fit, load_checkpoint, seed_everything
 
@@ -248,3 +252,96 @@ def test_shipped_configs_build_their_solver(name: str) -> None:
     assert model.sample_rnn.dim == (1024 if paper else 64), name
     assert cfg["batch_size"] == (128 if paper else 16) and cfg["optim"]["model"]["lr"] == 1e-3
     assert solver.chunk_len == 1024 and solver.grad_clip == 1.0
+
+
+class _ToyFlowSampleRNN(nn.Module):
+    """A user's model, unknown to the solver: mean-pooled appearance and flow -> a small SampleRNN's initial
+    state. It implements SoundModel and the autoregressive forward, nothing else."""
+
+    def __init__(self, *, visual_dim: int, flow_dim: int) -> None:
+        super().__init__()
+        self.inputs = ModelInputs(visual_dim=visual_dim + flow_dim, flow_dim=flow_dim, output="waveform")
+        self.to_h0 = nn.Linear(visual_dim + flow_dim, 16)
+        self.sample_rnn = SampleRNN(frame_sizes=(16, 4), dim=16, q_levels=256, emb_dim=8, external_h0=True)
+        self.lookback, self.silence = self.sample_rnn.lookback, self.sample_rnn.silence
+
+    def _h0(self, visual: Tensor, flow: Tensor) -> Tensor:
+        return torch.tanh(self.to_h0(torch.cat([visual, flow], dim=-1).mean(dim=1)))[None]  # (1, B, 16)
+
+    def forward(
+        self,
+        samples_q: Tensor,
+        visual: Tensor,
+        *,
+        flow: Tensor,
+        hidden: SampleRNNState | None = None,
+        start_sample: int = 0,
+    ) -> tuple[Tensor, SampleRNNState]:
+        h0 = self._h0(visual, flow) if hidden is None else None
+        return self.sample_rnn(samples_q, hidden=hidden, h0_init=h0)
+
+    def model_inputs(self) -> ModelInputs:
+        return self.inputs
+
+    def start_video(
+        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
+    ) -> tuple[torch.Generator, float]:
+        return generator, temperature
+
+    def generate_windows(
+        self,
+        windows: Tensor,
+        context: tuple[torch.Generator, float],
+        *,
+        num_samples: int | None = None,
+        background_mel: Tensor | None = None,
+    ) -> Tensor:
+        assert num_samples is not None
+        visual, flow = self.inputs.split_flow(windows)
+        assert flow is not None, f"{windows.shape=}"
+        q = self.sample_rnn.generate(
+            batch=windows.shape[0],
+            num_samples=num_samples,
+            h0_init=self._h0(visual, flow),
+            generator=context[0],
+            temperature=context[1],
+        )
+        return q.float().cpu() / 127.5 - 1.0
+
+
+@pytest.fixture
+def toy_component() -> Any:
+    components.register("tests.toy_flow_samplernn", _ToyFlowSampleRNN)
+    yield "tests.toy_flow_samplernn"
+    components.unregister("tests.toy_flow_samplernn")
+
+
+def test_a_user_model_with_the_interface_trains_validates_and_writes_artifacts(
+    toy_component: str, data_root: Path, tmp_path: Path
+) -> None:
+    """The solver asks the model's model_inputs() only: a flow model it has never seen trains unchanged."""
+    cfg = _config("flow")
+    cfg["model"]["model"] = {"_component_": toy_component, "visual_dim": 1280, "flow_dim": 1280}
+    solver = _solver(cfg, data_root)
+    assert (
+        solver.visual_part == "all" and solver.visual_hop == 1026
+    )  # 16 kHz / 15.6 fps, from the data preset
+    metrics = fit(solver, cfg, epochs=1)
+    for key in ("train/nll", "val/test_split/nll", "val/test_split/gen_envelope_corr"):
+        assert math.isfinite(metrics[key]), f"{key}: {metrics}"
+    paths = solver.write_artifacts(tmp_path / "art", None)
+    assert sorted(p.suffix for p in paths) == [".png", ".wav", ".wav"], paths
+
+    cfg["model"]["model"]["visual_dim"] = 1000
+    with pytest.raises(ValueError, match=r"model\.model\.visual_dim is 1000 .* give 1280"):
+        _solver(cfg, data_root).datasets()
+
+
+def test_models_without_the_interface_or_with_another_frame_rate_are_refused(data_root: Path) -> None:
+    cfg = _config("seq")
+    cfg["model"]["model"] = {"_component_": "v2s_models.builders.correlation_tower", "preset": "debug"}
+    with pytest.raises(ValueError, match="builds a CorrelationTower; the autoregressive paradigm trains"):
+        _solver(cfg, data_root)
+    # The Frame encoder indexes video frames by its own sample rate / fps: they must be the data preset's.
+    with pytest.raises(ValueError, match="steps 640 samples per visual step but data preset 'zhou' has 1026"):
+        _solver(_config("frame", **{"model.model.fps": 25.0}), data_root)

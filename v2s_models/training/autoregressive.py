@@ -1,7 +1,14 @@
 """The autoregressive sample-generation paradigm: Zhou et al.'s SampleRNN models and the seq2seq SampleRNN.
 
-quantised waveform (B, N) in 0..255, visual features -> per-sample logits (B, N, 256); the system is chosen by
-the module the config builds as `model.model`:
+quantised waveform (B, N) in 0..255, visual features -> per-sample logits (B, N, 256). The module the config
+builds as `model.model` is any `v2s_models.interface.SoundModel` with a waveform output and the autoregressive
+forward: `model(samples_q (B, lookback + L), visual (B, T, appearance_dim), flow=(B, T, flow_dim) [only when its
+model_inputs().flow_dim > 0], hidden=None | state, start_sample=int) -> logits (B, L, 256), state` (a state with
+`.detach()`), and `lookback` / `silence` (the samples of context before the first predicted one, and the
+quantised value of silence). The solver reads everything else from `model_inputs()`: one visual step per video
+frame, or per second (`per_second`: the per-second appearance features); appearance and flow (`flow_dim` > 0:
+`data.visual_part: all`, split by `ModelInputs.split_flow`); the widths the data are checked against; and
+`samples_per_step` when the model relies on one. The shipped models:
 
 Zhou et al. 2018 (`v2s_models.builders.zhou`, a VisualSampleRNN), WaveformDataset over the `zhou` preset
 (16 kHz, 15.6 fps, 10 s: wav_q (160000,), visual (156, 2560) = EfficientNet-Lite0 appearance 1280 + motion
@@ -70,17 +77,18 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from v2s_models.audio import dequantize_linear
 from v2s_models.config import DATA_KEYS as CONFIG_DATA_KEYS
 from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
 from v2s_models.config import TRAIN_KEYS as CONFIG_TRAIN_KEYS
-from v2s_models.correlation import Seq2SeqSampleRNN, sequence_nll
+from v2s_models.correlation import sequence_nll
 from v2s_models.data import PerSecondDataset, WaveformDataset, collate_dicts, feature_dir, read_manifest
+from v2s_models.interface import ModelInputs, is_sound_model
 from v2s_models.modules.video_encoders import samples_per_video_frame
 from v2s_models.samplernn import SampleRNNState, tbptt_chunks
 from v2s_models.settings import DataSettings, get_preset
 from v2s_models.training.artifacts import safe_name, write_wav
 from v2s_models.training.base import Solver
-from v2s_models.visual_samplernn import VisualSampleRNN
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +98,7 @@ TRAIN_KEYS = CONFIG_TRAIN_KEYS["autoregressive"]
 LOSS_KEYS = CONFIG_LOSS_KEYS["autoregressive"]
 FALLBACK_VAL_SPLIT = "test"
 ENVELOPE_SECONDS = 0.02  # RMS envelope window of the generation metrics and plots
+WAV_Q_LEVELS = 256  # the prepared wav_q: the waveform linearly quantised to 256 levels
 
 
 # -------------------------------------------------------------------------------------------------- data
@@ -227,15 +236,13 @@ class AutoregressiveSolver(Solver):
             )
         self.modules["model"] = self.build_module("model")
         model = self.modules["model"]
-        if isinstance(model, VisualSampleRNN):
-            self.system, self.encoder = "zhou", model.encoder
-        elif isinstance(model, Seq2SeqSampleRNN):
-            self.system, self.encoder = "seq2seq", "seq2seq"
-        else:
+        if not is_sound_model(model) or model.model_inputs().output != "waveform":
             raise ValueError(
                 f"model.model: builds a {type(model).__name__}; the autoregressive paradigm trains "
-                "VisualSampleRNN (builders.zhou) or Seq2SeqSampleRNN (builders.seq2seq)"
+                "VisualSampleRNN (builders.zhou) or Seq2SeqSampleRNN (builders.seq2seq), or any "
+                "v2s_models.interface.SoundModel with a waveform output and the autoregressive forward"
             )
+        self.inputs: ModelInputs = model.model_inputs()
         self.build_optimizers()
 
         data = cfg["data"]
@@ -244,28 +251,29 @@ class AutoregressiveSolver(Solver):
                 raise ValueError(f"data.{key}: unknown key (known: {', '.join(DATA_KEYS)})")
         self.preset = str(data.get("preset", "zhou"))
         self.settings: DataSettings = get_preset(self.preset)
-        default_part = "all" if self.encoder == "flow" else "appearance"
+        default_part = "all" if self.inputs.flow_dim else "appearance"
         self.visual_part = str(data.get("visual_part", default_part))
-        if self.encoder == "flow" and self.visual_part != "all":
+        if self.inputs.flow_dim and self.visual_part != "all":
             raise ValueError(
-                "data.visual_part: the flow encoder reads appearance and motion (visual_part: all), "
+                "data.visual_part: the flow encoder (a model with flow_dim > 0) reads appearance and motion "
+                f"(visual_part: all), got {self.visual_part!r}"
+            )
+        if self.inputs.per_second and self.visual_part != "appearance":
+            raise ValueError(
+                "data.visual_part: seq2seq (a per-second model) reads the per-second appearance features, "
                 f"got {self.visual_part!r}"
             )
-        if self.system == "seq2seq" and self.visual_part != "appearance":
-            raise ValueError(
-                f"data.visual_part: seq2seq reads the per-second appearance features, got {self.visual_part!r}"
-            )
         # Samples per visual step: a video frame (Zhou, s = ceil(sr / fps)) or one second (per-second features).
-        if self.system == "seq2seq":
+        if self.inputs.per_second:
             self.visual_hop = int(self.settings.sample_rate)
         else:
             self.visual_hop = samples_per_video_frame(self.settings.sample_rate, self.settings.fps)
-            fe = model.frame_encoder
-            if fe is not None and fe.samples_per_frame != self.visual_hop:
-                raise ValueError(
-                    f"model.model: the Frame encoder steps {fe.samples_per_frame} samples per video frame but "
-                    f"data preset {self.preset!r} has {self.visual_hop}: set sample_rate / fps to the preset's"
-                )
+        step = self.inputs.samples_per_step
+        if step is not None and step != self.visual_hop:
+            raise ValueError(
+                f"model.model: the model (Zhou's Frame encoder) steps {step} samples per visual step but data "
+                f"preset {self.preset!r} has {self.visual_hop}: set sample_rate / fps to the preset's"
+            )
 
         opts = dict(cfg.get("train", {}))
         for key in opts:
@@ -300,7 +308,7 @@ class AutoregressiveSolver(Solver):
 
     # -------------------------------------------------------------------------------------------- data
     def _dataset(self, rows: list[dict[str, Any]]) -> Dataset:
-        if self.system == "seq2seq":
+        if self.inputs.per_second:
             return PerSecondWaveformDataset(rows, root=self.root, preset=self.preset)
         return WaveformDataset(rows, root=self.root, preset=self.preset, visual_part=self.visual_part)
 
@@ -345,21 +353,28 @@ class AutoregressiveSolver(Solver):
         model = self.unwrapped("model")
         visual, wav = item["visual"], item["wav_q"]
         where = f"clip {item['clip_id']}"
-        if self.encoder == "flow":
-            want = {"visual_dim": model.seq_encoder.visual_dim, "flow_dim": model.seq_encoder.flow_dim}
-            have = {"visual_dim": visual.shape[1] // 2, "flow_dim": visual.shape[1] - visual.shape[1] // 2}
-        elif self.system == "seq2seq":
-            want, have = {"video_dim": model.encoder.input_dim}, {"video_dim": visual.shape[1]}
-        elif self.encoder == "frame":
-            want, have = {"visual_dim": model.frame_encoder.visual_dim}, {"visual_dim": visual.shape[1]}
+        width = visual.shape[1]
+        if self.inputs.flow_dim:  # visual_part all: the appearance half, then the motion half
+            parts = {
+                "visual_dim": (self.inputs.appearance_dim, width // 2),
+                "flow_dim": (self.inputs.flow_dim, width - width // 2),
+            }
         else:
-            want, have = {"visual_dim": model.seq_encoder.input_dim}, {"visual_dim": visual.shape[1]}
-        for key in want:
-            if want[key] != have[key]:
+            parts = {"visual_dim": (self.inputs.visual_dim, width)}
+        for field, (want, have) in parts.items():
+            if want == have:
+                continue
+            key = self._width_key(field, want)
+            if key is None:
                 raise ValueError(
-                    f"model.model.{key} is {want[key]} but the {self.preset!r} features of {where} "
-                    f"(data.visual_part={self.visual_part!r}) give {have[key]}: set model.model.{key}: {have[key]}"
+                    f"model.model: {type(model).__name__} reads {want} features per visual step "
+                    f"(model_inputs().{field}) but the {self.preset!r} features of {where} "
+                    f"(data.visual_part={self.visual_part!r}) give {have}: set its width to {have}"
                 )
+            raise ValueError(
+                f"model.model.{key} is {want} but the {self.preset!r} features of {where} "
+                f"(data.visual_part={self.visual_part!r}) give {have}: set model.model.{key}: {have}"
+            )
         if wav.dim() != 1 or wav.shape[0] < model.lookback:
             raise ValueError(f"{where}: wav_q must be (N >= {model.lookback},), got {tuple(wav.shape)}")
         if visual.shape[0] * self.visual_hop < wav.shape[0] // model.lookback * model.lookback:
@@ -367,6 +382,16 @@ class AutoregressiveSolver(Solver):
                 f"{where}: {visual.shape[0]} visual steps x {self.visual_hop} samples do not cover the "
                 f"{wav.shape[0]} audio samples"
             )
+
+    def _width_key(self, field: str, width: int) -> str | None:
+        """The `model.model` argument of the config that set a width of `model_inputs()` (`field`: visual_dim
+        or flow_dim): the argument of that name, else the only `*_dim` argument equal to it (seq2seq's
+        video_dim); None when the config does not set it."""
+        spec = self.cfg["model"]["model"]
+        if field in spec:
+            return field
+        named = [k for k, v in spec.items() if k.endswith("_dim") and v == width]
+        return named[0] if len(named) == 1 else None
 
     def collate_fn(self) -> Any:
         return collate_dicts
@@ -391,9 +416,20 @@ class AutoregressiveSolver(Solver):
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """A window per clip: wav (B, N), visual (B, T, D) -> wav (B, n), visual (B, t, D'), {"flow": ...}.
 
+        `window`, then the flow columns (`model_inputs().flow_dim`) split off into the extra keyword arguments
+        of the model's forward.
+        """
+        wav_w, visual_w = self.window_of(wav, visual, seconds=seconds, random=random)
+        visual_w, flow = self.inputs.split_flow(visual_w)
+        return wav_w, visual_w, {} if flow is None else {"flow": flow}
+
+    def window_of(
+        self, wav: Tensor, visual: Tensor, *, seconds: float | None, random: bool
+    ) -> tuple[Tensor, Tensor]:
+        """A window per clip: wav (B, N), visual (B, T, D) -> wav (B, n), visual (B, t, D).
+
         The window starts on the visual-step grid (random steps from torch's global generator, or 0), so the
-        cropped visual features are exactly those of the window; the flow encoder's motion half is split off
-        into the extra keyword arguments of the model.
+        cropped visual features are exactly those of the window.
         """
         batch, total = wav.shape
         n = self._window_samples(seconds, total)
@@ -413,11 +449,7 @@ class AutoregressiveSolver(Solver):
             visuals.append(visual[b, s : min(steps, s + width)])
         wav_w, visual_w = torch.stack(wavs), torch.stack(visuals)
         assert wav_w.shape == (batch, n), f"{wav_w.shape=}"
-        extra: dict[str, Tensor] = {}
-        if self.encoder == "flow":
-            half = visual_w.shape[2] // 2
-            visual_w, extra["flow"] = visual_w[:, :, :half], visual_w[:, :, half:]
-        return wav_w, visual_w, extra
+        return wav_w, visual_w
 
     # ---------------------------------------------------------------------------------------- training
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -529,15 +561,13 @@ class AutoregressiveSolver(Solver):
             return None
         model = self.unwrapped("model")
         wav, visual = self._inputs({"wav_q": torch.stack(wavs), "visual": torch.stack(visuals)})
-        wav, visual, extra = self.crop(wav, visual, seconds=seconds, random=False)
+        wav, visual = self.window_of(wav, visual, seconds=seconds, random=False)
         rng = torch.Generator(device=self.device).manual_seed(self.val_seed)
-        with self._eval_mode():
-            samples = model.generate(
-                visual, num_samples=wav.shape[1], temperature=self.temperature, generator=rng, **extra
-            )
-        q = model.sample_rnn.q_levels
-        to_float = lambda x: x.float().cpu() * (2.0 / (q - 1)) - 1.0  # noqa: E731 (audio.dequantize_linear's map)
-        return {"clip_id": ids, "generated": to_float(samples), "real": to_float(wav)}
+        with self._eval_mode():  # SoundModel: the clips' windows from their start, as `v2s generate` does
+            context = model.start_video(generator=rng, temperature=self.temperature)
+            generated = model.generate_windows(visual, context, num_samples=wav.shape[1])
+        real = torch.from_numpy(dequantize_linear(wav.cpu().numpy(), WAV_Q_LEVELS))
+        return {"clip_id": ids, "generated": generated.float().cpu(), "real": real}
 
     def write_artifacts(self, out_dir: Path, loader: DataLoader | None) -> list[Path]:
         """`<clip>.wav`, `<clip>_real.wav`, `<clip>_waveform.png` for the first `train.artifact_clips` clips."""
@@ -561,8 +591,7 @@ class AutoregressiveSolver(Solver):
             gen, real = out["generated"][i].numpy(), out["real"][i].numpy()
             written.append(write_wav(out_dir / f"{stem}.wav", gen, sr))
             written.append(write_wav(out_dir / f"{stem}_real.wav", real, sr))
-            system = "seq2seq" if self.system == "seq2seq" else f"Zhou {self.encoder.capitalize()}"
-            title = f"{system}: {cid}, generated from vision vs real"
+            title = f"{self.cfg['name']}: {cid}, generated from vision vs real"
             written.append(
                 plot_waveforms(out_dir / f"{stem}_waveform.png", gen, real, sample_rate=sr, title=title)
             )
