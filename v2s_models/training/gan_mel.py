@@ -62,11 +62,12 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
+from v2s_models.interface import ModelInputs, is_sound_model
 from v2s_models.metrics.mcd import mel_cepstral_distortion
 from v2s_models.settings import get_preset
 from v2s_models.training import artifacts, gan_regnet, gan_varietysound
 from v2s_models.training.base import Solver
-from v2s_models.training.gan_system import GanSystem, gan_system_for
+from v2s_models.training.gan_system import GanSystem, GenerationInputs, gan_system_for
 from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,14 @@ class GanMelSolver(Solver):
         """Builds the generator, finds its `GanSystem`, checks `model`'s components against it and builds the
         rest; returns the system class (its object needs the train options)."""
         self.modules["generator"] = self.build_module("generator")
-        system = gan_system_for(self.modules["generator"])
+        generator = self.modules["generator"]
+        system = gan_system_for(generator)
+        if not is_sound_model(generator) or generator.model_inputs().output != "mel":
+            raise ValueError(
+                f"model.generator: builds a {type(generator).__name__}, which does not implement "
+                "v2s_models.interface.SoundModel with a mel output (model_inputs, start_video, generate_windows)"
+            )
+        self.inputs: ModelInputs = generator.model_inputs()
         allowed = set(system.required) | set(system.optional)
         for name in model:
             if name not in allowed:
@@ -187,7 +195,7 @@ class GanMelSolver(Solver):
 
     @property
     def visual_dim(self) -> int:
-        return self.gan.visual_dim()
+        return self.inputs.visual_dim
 
     # -------------------------------------------------------------------------------------------- data
     def datasets(self) -> tuple[Dataset, Dataset | None]:
@@ -235,7 +243,7 @@ class GanMelSolver(Solver):
                 f"(data.visual_part={part!r}) of clip {item['clip_id']} are {visual.shape[1]}-d: set "
                 f"model.generator.{key}: {visual.shape[1]} (and the discriminators' {key} alike)"
             )
-        n_mels = self.unwrapped("generator").n_mels
+        n_mels = self.inputs.n_mels
         if mel.shape[0] != n_mels:
             raise ValueError(
                 f"model.generator.n_mels is {n_mels} but the {preset!r} mels of clip {item['clip_id']} have "
@@ -325,14 +333,16 @@ class GanMelSolver(Solver):
                 visual = batch["visual"][keep].to(self.device)
                 with self.autocast():
                     out = self.gan.generate(
-                        visual,
-                        clip_ids=ids,
-                        real_mel=batch["mel"][keep].to(self.device),
-                        references=refs,
-                        reference_mels=ref_mels,
-                        rng=rng,
-                        rng_own=rng_own,
-                        own_reference=own_reference,
+                        GenerationInputs(
+                            visual=visual,
+                            clip_ids=ids,
+                            real_mel=batch["mel"][keep].to(self.device),
+                            references=refs,
+                            reference_mels=ref_mels,
+                            rng=rng,
+                            rng_own=rng_own,
+                            own_reference=own_reference,
+                        )
                     )
                 extra = {"generated_own_reference": out.own_reference} if own_reference else {}
                 yield {

@@ -17,7 +17,7 @@ from torch import Tensor
 from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator, RegnetOutput
 from v2s_models.regnet_losses import GENERATOR_LOSS_KEYS, regnet_generator_loss
 from v2s_models.training.adversarial import VisualConditionedAdversary, optimiser_step
-from v2s_models.training.gan_system import GanSystem, Generated, register_gan_system
+from v2s_models.training.gan_system import GanSystem, Generated, GenerationInputs, register_gan_system
 
 
 class RegnetGan(GanSystem):
@@ -65,21 +65,10 @@ class RegnetGan(GanSystem):
             losses["g_silence"] = g["silence"].item()
         return losses
 
-    def generate(
-        self,
-        visual: Tensor,
-        *,
-        clip_ids: list[str],
-        real_mel: Tensor,
-        references: Mapping[str, str],
-        reference_mels: Mapping[str, Tensor],
-        rng: Any,
-        rng_own: Any,
-        own_reference: bool,
-    ) -> Generated:
-        g = self.generator
-        noise = torch.randn(len(clip_ids), g.noise_dim, generator=rng).to(visual.device)
-        return Generated(mel=g(visual, None, noise).mel_postnet, reference=[None] * len(clip_ids))
+    def generate(self, batch: GenerationInputs) -> Generated:
+        g, visual, n = self.generator, batch.visual, len(batch.clip_ids)
+        noise = torch.randn(n, g.noise_dim, generator=batch.rng).to(visual.device)
+        return Generated(mel=g(visual, None, noise).mel_postnet, reference=[None] * n)
 
 
 register_gan_system(RegnetGenerator, RegnetGan)

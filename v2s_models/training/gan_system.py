@@ -3,7 +3,8 @@ vision-only generation. `GanMelSolver` (training/gan_mel.py) holds everything th
 checks of the data against the generator, validation metrics, artifacts, checkpoints) and calls one
 `GanSystem` for the rest, chosen by the generator class the config builds (`register_gan_system`).
 
-To train a new mel generator with this paradigm: subclass `GanSystem` in your own module, build your
+To train a new mel generator with this paradigm: implement `v2s_models.interface.SoundModel` in it (the solver
+reads its widths from `model_inputs()`), subclass `GanSystem` in your own module, build your
 discriminators' `Adversary` objects (training/adversarial.py) in `__init__`, and call
 `register_gan_system(YourGenerator, YourSystem)` where your module is imported.
 """
@@ -14,7 +15,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import torch
 from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class GenerationInputs:
+    """One batch for vision-only generation (`GanSystem.generate`), on the solver's device except the
+    reference mels.
+
+    visual (B, T, D); clip_ids (B); real_mel (B, n_mels, 4T), the clips' own mels (REGNET ignores them;
+    VarietySound's background with `train.val_background: real`, and its own-reference pass); references:
+    {clip: the clip whose mel is its timbre reference} and reference_mels: {clip: mel (n_mels, L) on the CPU}
+    (empty for a system that takes no reference); rng: the generator of the batch's random draws; rng_own: a
+    second one, seeded alike, for the own-reference pass, so that the first pass's draws do not depend on
+    whether it runs; own_reference: also generate with each clip's own mel as its reference.
+    """
+
+    visual: Tensor
+    clip_ids: list[str]
+    real_mel: Tensor
+    references: Mapping[str, str]
+    reference_mels: Mapping[str, Tensor]
+    rng: torch.Generator
+    rng_own: torch.Generator
+    own_reference: bool = False
 
 
 @dataclass
@@ -33,7 +58,7 @@ class GanSystem:
     name: ClassVar[str]
     required: ClassVar[tuple[str, ...]] = ("generator",)  # config `model.<name>` components
     optional: ClassVar[tuple[str, ...]] = ()
-    visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument naming the visual width
+    visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument that sets its visual width
     takes_reference: ClassVar[bool] = False  # generation needs a reference sound (its mel)
 
     def __init__(self, solver: Any) -> None:
@@ -42,9 +67,6 @@ class GanSystem:
     @property
     def generator(self) -> nn.Module:
         return self.solver.unwrapped("generator")
-
-    def visual_dim(self) -> int:
-        return int(getattr(self.generator, self.visual_dim_key))
 
     @property
     def has_background(self) -> bool:
@@ -60,18 +82,7 @@ class GanSystem:
     def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
         raise NotImplementedError
 
-    def generate(
-        self,
-        visual: Tensor,
-        *,
-        clip_ids: list[str],
-        real_mel: Tensor,
-        references: Mapping[str, str],
-        reference_mels: Mapping[str, Tensor],
-        rng: Any,
-        rng_own: Any,
-        own_reference: bool,
-    ) -> Generated:
+    def generate(self, batch: GenerationInputs) -> Generated:
         """Vision-only generation of one batch (eval mode, no gradients, under the solver's autocast)."""
         raise NotImplementedError
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from v2s_models.training.adversarial import AlignmentAdversary, WindowedMelAdversary, optimiser_step
-from v2s_models.training.gan_system import GanSystem, Generated, register_gan_system
+from v2s_models.training.gan_system import GanSystem, Generated, GenerationInputs, register_gan_system
 from v2s_models.varietysound import VarietySoundGenerator
 from v2s_models.varietysound_discriminators import (
     MultiWindowMelDiscriminator,
@@ -93,26 +93,19 @@ class VarietySoundGan(GanSystem):
         losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
         return losses
 
-    def generate(
-        self,
-        visual: Tensor,
-        *,
-        clip_ids: list[str],
-        real_mel: Tensor,
-        references: Mapping[str, str],
-        reference_mels: Mapping[str, Tensor],
-        rng: Any,
-        rng_own: Any,
-        own_reference: bool,
-    ) -> Generated:
-        g = self.generator
-        reference: list[str | None] = [references[c] for c in clip_ids]
-        ref_mel = torch.stack([reference_mels[r] for r in reference]).to(visual.device)
+    def generate(self, batch: GenerationInputs) -> Generated:
+        g, visual, real_mel = self.generator, batch.visual, batch.real_mel
+        reference: list[str | None] = [batch.references[c] for c in batch.clip_ids]
+        ref_mel = torch.stack([batch.reference_mels[r] for r in reference]).to(visual.device)
         # background: silence, or (train.val_background: real, Table 8's "w Bi") the clip's own mel, which
         # then reaches the output through the background encoder
         background = real_mel if self.solver.val_background == "real" else None
-        generated = g(visual, ref_mel, background, generator=rng)
-        own = g(visual, real_mel, background, generator=rng_own).float().cpu() if own_reference else None
+        generated = g(visual, ref_mel, background, generator=batch.rng)
+        own = (
+            g(visual, real_mel, background, generator=batch.rng_own).float().cpu()
+            if batch.own_reference
+            else None
+        )
         return Generated(mel=generated, reference=reference, own_reference=own)
 
 
