@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 import re
 import tempfile
@@ -41,6 +40,7 @@ import yaml
 
 from v2s_models import model_card
 from v2s_models.config import build_component
+from v2s_models.interface import check_reference, sound_model
 from v2s_models.lineage import TAG_PREFIX as LINEAGE_TAG_PREFIX
 from v2s_models.lineage import describe_lineage
 from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
@@ -166,61 +166,54 @@ def package_from_checkpoint(
 
 
 # ------------------------------------------------------------------------------------------ generation
-def generator_name(package: ModelPackage) -> str:
-    """The module that generates: `extra.generate_module`, else the first inference module with `generate`,
-    else the first inference module."""
-    name = package.extra.get("generate_module")
-    if name:
-        return str(name)
-    for name, module in package.modules.items():
-        if callable(getattr(module, "generate", None)):
-            return name
-    if not package.modules:
-        raise ValueError(f"this {package.paradigm} package holds no module")
-    return next(iter(package.modules))
-
-
-def _visual_only(module: torch.nn.Module) -> bool:
-    """True when `module.generate(visual)` needs nothing else (REGNET); SampleRNN needs `num_samples`,
-    VarietySound (no generate method) a reference mel."""
-    fn = getattr(module, "generate", None)
-    if not callable(fn):
-        return False
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    return all(p.default is not inspect.Parameter.empty or p.kind is p.VAR_KEYWORD for p in params)
-
-
 def generate(
     package: ModelPackage,
     visual: torch.Tensor | np.ndarray,
     *,
     seed: int = 0,
-    module: str | None = None,
-    **kwargs: Any,
+    reference_mel: torch.Tensor | np.ndarray | None = None,
+    num_samples: int | None = None,
+    temperature: float = 1.0,
 ) -> torch.Tensor:
-    """Sound (features) from visual features with a package's generator, reproducibly.
+    """Sound from visual features with a package's `SoundModel` (`interface.sound_model`), reproducibly.
 
-    visual (B, T, D) float32 -> `generate(visual, **kwargs)` of the generating module (REGNET: mel
-    (B, n_mels, 4T); SampleRNN: pass `num_samples`), or its forward when it has no generate method (VarietySound:
-    pass the reference mel). Tensors in `kwargs` move to the module's device. Random draws come from torch's
-    generator seeded with `seed` inside a forked RNG (the global state is untouched).
+    visual (B, T, visual_dim) float32: B clips, each generated in one window as one video (`start_video`, then
+    `generate_windows`) -> mel (B, n_mels, M * T) or, for a waveform model (pass `num_samples`), waveform
+    (B, num_samples). reference_mel (B, n_mels, L): each clip's timbre reference, for a model that takes one.
+    Random draws come from one generator seeded with `seed` (on the CPU for mel models, on the model's device
+    for waveform models, as in `v2s_models.generation`), clip after clip; torch's global RNG is untouched.
     """
-    gen = package.modules[module or generator_name(package)]
-    device = next(gen.parameters()).device
+    model = sound_model(package)
+    inputs = model.model_inputs()
+    device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(visual) if not isinstance(visual, torch.Tensor) else visual)
     x = x.to(device=device, dtype=torch.float32)
-    if x.dim() != 3:
-        raise ValueError(f"visual features must be (batch, frames, dim), got shape {tuple(x.shape)}")
-    extra = {
-        k: torch.as_tensor(v).to(device) if isinstance(v, np.ndarray | torch.Tensor) else v
-        for k, v in kwargs.items()
-    }
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(int(seed))
-        if callable(getattr(gen, "generate", None)):
-            return gen.generate(x, **extra)
-        return gen.eval()(x, **extra)
+    if x.dim() != 3 or x.shape[-1] != inputs.visual_dim:
+        raise ValueError(
+            f"visual features must be (batch, frames, {inputs.visual_dim}), got shape {tuple(x.shape)}"
+        )
+    refs = None if reference_mel is None else torch.as_tensor(np.asarray(reference_mel, dtype=np.float32))
+    if refs is not None and (refs.dim() != 3 or refs.shape[0] != x.shape[0]):
+        raise ValueError(f"reference_mel must be (batch, n_mels, frames), got shape {tuple(refs.shape)}")
+    check_reference(inputs, refs)
+    generator = torch.Generator(device=device if inputs.output == "waveform" else "cpu").manual_seed(
+        int(seed)
+    )
+    was_training = model.training
+    model.eval()
+    try:
+        outs = []
+        with torch.inference_mode():
+            for i in range(x.shape[0]):
+                context = model.start_video(
+                    generator=generator,
+                    reference_mel=None if refs is None else refs[i],
+                    temperature=temperature,
+                )
+                outs.append(model.generate_windows(x[i : i + 1], context, num_samples=num_samples))
+    finally:
+        model.train(was_training)
+    return torch.cat(outs)
 
 
 @functools.cache
@@ -267,27 +260,27 @@ def _mlflow_uri(tracking_uri: str | None) -> Iterator[Any]:
     """mlflow's fluent API with `tracking_uri` as tracking and registry store, restored exactly afterwards.
 
     mlflow.set_tracking_uri / set_registry_uri also write MLFLOW_TRACKING_URI / MLFLOW_REGISTRY_URI into the
-    environment and have no public way back to "unset", so the previous globals and variables are put back
-    by hand (a test or a notebook that calls this keeps its own settings).
+    environment, so the previous URIs (or None: unset) and variables are put back afterwards through the same
+    public calls (a test or a notebook that calls this keeps its own settings).
     """
     import mlflow
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
 
     if tracking_uri is None:
         yield mlflow
         return
     env_keys = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved_env = {k: os.environ.get(k) for k in env_keys}
-    saved_tracking = tracking_utils._tracking_uri
-    saved_registry = getattr(registry_utils, "_registry_uri", None)
+    # set_tracking_uri / set_registry_uri write these variables, so without them nothing was set (None unsets);
+    # with them, get_*_uri returns what was set.
+    saved_tracking = mlflow.get_tracking_uri() if saved_env["MLFLOW_TRACKING_URI"] else None
+    saved_registry = mlflow.get_registry_uri() if saved_env["MLFLOW_REGISTRY_URI"] else None
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
         yield mlflow
     finally:
         mlflow.set_tracking_uri(saved_tracking)
-        registry_utils._registry_uri = saved_registry
+        mlflow.set_registry_uri(saved_registry)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -310,38 +303,33 @@ def _requirements() -> list[str]:
 EXAMPLE_FRAMES = 8  # frames of the logged input example: its shape and type, not a real clip (kilobytes)
 
 
-def _takes_reference(module: torch.nn.Module) -> bool:
-    """True when the module generates from visual features and a reference mel (VarietySound's forward)."""
-    fn = getattr(module, "generate", None) if callable(getattr(module, "generate", None)) else module.forward
-    return "reference_mel" in inspect.signature(fn).parameters
-
-
 def _signature(package: ModelPackage) -> tuple[Any, Any]:
-    """The pyfunc's signature and a small input example (zeros of the right shapes and type), or (None, None)
-    for generators that need more than tensors (SampleRNN's `num_samples`).
+    """The pyfunc's signature and a small input example (zeros of the right shapes and type), from the
+    generating module's `model_inputs()`; (None, None) for waveform models (they need a sample count).
 
-    Visual-only generators (REGNET): visual (B, T, D) -> mel (B, n_mels, 4T). Generators with a reference
-    (VarietySound): {"visual": (B, T, D), "reference_mel": (B, n_mels, L)} -> mel."""
+    Mel models: visual (B, T, visual_dim) -> mel (B, n_mels, M * T); with a reference (VarietySound):
+    {"visual": (B, T, visual_dim), "reference_mel": (B, n_mels, L)} -> mel."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 
-    gen = package.modules[generator_name(package)]
-    dim = int(getattr(gen, "visual_dim", getattr(gen, "video_dim", -1)))
-    n_mels = int(getattr(gen, "n_mels", -1))
-    visual = TensorSpec(np.dtype(np.float32), (-1, -1, dim), "visual")
-    outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, n_mels, -1), "mel")])
+    inputs = sound_model(package).model_inputs()
+    if inputs.output != "mel":
+        return None, None
+    assert inputs.n_mels is not None and inputs.mel_frames_per_step is not None, f"{inputs=}"
+    visual = TensorSpec(np.dtype(np.float32), (-1, -1, inputs.visual_dim), "visual")
+    outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, inputs.n_mels, -1), "mel")])
     params = ParamSchema([ParamSpec("seed", "long", 0)])
-    example_visual = np.zeros((1, EXAMPLE_FRAMES, max(dim, 0)), dtype=np.float32)
-    if _visual_only(gen) and dim > 0:
+    example_visual = np.zeros((1, EXAMPLE_FRAMES, inputs.visual_dim), dtype=np.float32)
+    if not inputs.takes_reference:
         return ModelSignature(inputs=Schema([visual]), outputs=outputs, params=params), example_visual
-    if _takes_reference(gen) and dim > 0 and n_mels > 0:
-        reference = TensorSpec(np.dtype(np.float32), (-1, n_mels, -1), "reference_mel")
-        example = {
-            "visual": example_visual,
-            "reference_mel": np.zeros((1, n_mels, 4 * EXAMPLE_FRAMES), dtype=np.float32),
-        }
-        return ModelSignature(inputs=Schema([visual, reference]), outputs=outputs, params=params), example
-    return None, None
+    reference = TensorSpec(np.dtype(np.float32), (-1, inputs.n_mels, -1), "reference_mel")
+    example = {
+        "visual": example_visual,
+        "reference_mel": np.zeros(
+            (1, inputs.n_mels, inputs.mel_frames_per_step * EXAMPLE_FRAMES), dtype=np.float32
+        ),
+    }
+    return ModelSignature(inputs=Schema([visual, reference]), outputs=outputs, params=params), example
 
 
 def log_model(

@@ -28,6 +28,7 @@ from v2s_models.evaluation.reporting import write_outputs, write_samples
 from v2s_models.evaluation.retrieval import chance_retrieval, likelihood_retrieval, tower_retrieval
 from v2s_models.evaluation.scoring import per_category, score_clips, summarize
 from v2s_models.generation import load_model
+from v2s_models.interface import sound_model
 from v2s_models.metrics.standard import standard_metrics, weights_status
 from v2s_models.metrics.stats import Interval
 
@@ -120,6 +121,8 @@ def evaluate(
             f"{model}: evaluation needs a gan_mel, autoregressive or correlation model, not a "
             f"{package.paradigm!r} one (vocoders are scored by their own validation)"
         )
+    # what the generating module writes decides vocoder and default lengths (a tower generates nothing)
+    output = None if package.paradigm == "correlation" else sound_model(package).model_inputs().output
     name = name or str(package.config.get("name") or Path(str(model)).name)
     rows: list[dict[str, Any]] = []
     cats: list[dict[str, Any]] = []
@@ -137,7 +140,7 @@ def evaluate(
         t2 = t3 = time.perf_counter()
     else:
         clips = load_clips(package, root=root, split=split, max_clips=max_clips, seed=seed)
-        if generate_seconds is None and package.paradigm == "autoregressive":
+        if generate_seconds is None and output == "waveform":
             generate_seconds = 2.0
         with ClipRunner(cluster) as runner:  # Ray, when asked for, runs from here until the clips are scored
             synthesis = synthesize(
@@ -158,7 +161,7 @@ def evaluate(
                 for c in clips:
                     c.real_wav = fit_length(c.real_wav, n)
             if retrieval_baseline is None:
-                retrieval_baseline = package.paradigm == "autoregressive"
+                retrieval_baseline = output == "waveform"
             if retrieval_baseline:
                 pool = load_clips(package, root=root, split="train", max_clips=None, seed=seed)
                 synthesis.systems[RETRIEVAL_BASELINE] = retrieval_oracle(
@@ -222,7 +225,7 @@ def evaluate(
     result.meta = {
         "split": split,
         "clips": len(clips) if clips else int(protocol["retrieval"]["clips"]),
-        "vocoder": {"gan_mel": vocoder, "autoregressive": "8-bit linear quantiser"}.get(package.paradigm),
+        "vocoder": {"mel": vocoder, "waveform": "8-bit linear quantiser"}.get(output or ""),
         "paradigm": package.paradigm,
         "seed": seed,
         "generated_seconds": generate_seconds or package.data_settings.duration,
