@@ -7,41 +7,21 @@ from typing import Any
 
 import yaml
 
-from v2s_models.settings import DataSettings, MelSettings
+from v2s_models.settings import PRESETS, DataSettings, MelSettings
+
+PRESET_KEYS = ("fps", "sample_rate", "duration", "pad_mode", "mel")
+"""The fields a params.yaml preset writes; the others (mono, frame_size) keep DataSettings' defaults unless set."""
+
+
+def preset_params(settings: DataSettings) -> dict[str, Any]:
+    """The params.yaml form of `settings` (a `presets.<name>` entry): the inverse of `data_settings`."""
+    d = settings.to_dict()
+    default = DataSettings().to_dict()
+    return {k: v for k, v in d.items() if k != "name" and (k in PRESET_KEYS or v != default[k])}
+
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "presets": {
-        "regnet": {
-            "fps": 21.5,
-            "sample_rate": 22050,
-            "duration": 10.0,
-            "pad_mode": "loop",
-            "mel": {
-                "kind": "regnet",
-                "n_fft": 1024,
-                "hop": 256,
-                "win": 1024,
-                "n_mels": 80,
-                "fmin": 125.0,
-                "fmax": 7600.0,
-            },
-        },
-        "zhou": {
-            "fps": 15.6,
-            "sample_rate": 16000,
-            "duration": 10.0,
-            "pad_mode": "loop",
-            "mel": {
-                "kind": "regnet",
-                "n_fft": 1024,
-                "hop": 256,
-                "win": 1024,
-                "n_mels": 80,
-                "fmin": 125.0,
-                "fmax": 7600.0,
-            },
-        },
-    },
+    "presets": {name: preset_params(settings) for name, settings in PRESETS.items()},
     "features": {
         "presets": {"regnet": ["mel", "mel_hifigan", "visual"], "zhou": ["wav_q", "visual"]},
         "per_second": True,
@@ -55,7 +35,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
         "cluster": None,
     },
 }
-"""Used when no params.yaml is at hand; the repository's params.yaml holds the same values."""
+"""Used when no params.yaml is at hand. Its presets are the built-in ones (`settings.PRESETS`); the repository's
+params.yaml holds the same values (tests/dataprep/test_sources_splits.py checks both sections)."""
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -85,17 +66,42 @@ def require(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: s
     return value
 
 
-def data_settings(params: dict[str, Any], preset: str) -> DataSettings:
-    """Builds the DataSettings of `presets.<preset>` in params.yaml."""
-    presets = section(params, "presets")
+def data_settings(params: dict[str, Any], preset: str, *, source: str = "params.yaml") -> DataSettings:
+    """Builds the DataSettings of `presets.<preset>` in params.yaml (`source` names the file in errors)."""
+    presets = params.get("presets")
+    if not isinstance(presets, dict):
+        raise ValueError(f"{source}: missing or invalid section 'presets' (expected a mapping)")
     if preset not in presets:
-        raise ValueError(f"params.yaml: unknown data preset {preset!r}; defined: {sorted(presets)}")
-    p = dict(presets[preset])
+        raise ValueError(f"{source}: unknown data preset {preset!r}; defined: {sorted(presets)}")
     where = f"presets.{preset}"
+    if not isinstance(presets[preset], dict):
+        raise ValueError(f"{source}: {where} must be a mapping (fps, sample_rate, duration, pad_mode, mel)")
+    p = dict(presets[preset])
     mel = p.pop("mel", {}) or {}
     if not isinstance(mel, dict):
-        raise ValueError(f"params.yaml: {where}.mel must be a mapping")
+        raise ValueError(f"{source}: {where}.mel must be a mapping")
     try:
         return DataSettings.from_dict({"name": preset, **p, "mel": MelSettings(**mel)})
     except (TypeError, ValueError) as e:
-        raise ValueError(f"params.yaml: {where}: {e}") from None
+        raise ValueError(f"{source}: {where}: {e}") from None
+
+
+def project_data_settings(preset: str, root: str | Path = ".") -> DataSettings:
+    """The DataSettings of data preset `preset` as the project at `root` defines it.
+
+    `presets.<preset>` of root/params.yaml, the file the data stages ran with (a user may add presets there);
+    the built-in presets (`settings.PRESETS`) when the project has no params.yaml or its params.yaml has no
+    `presets` section. An unknown preset is an error naming the preset, the file and the presets it defines.
+    """
+    path = Path(root) / "params.yaml"
+    if path.is_file():
+        params = load_params(path)
+        if "presets" in params:
+            return data_settings(params, preset, source=str(path))
+    if preset not in PRESETS:
+        why = "has no presets section" if path.is_file() else "not found"
+        raise ValueError(
+            f"unknown data preset {preset!r}: {path} {why}, and the built-in presets "
+            f"(v2s_models.settings.PRESETS) are {sorted(PRESETS)}"
+        )
+    return PRESETS[preset]

@@ -115,10 +115,14 @@ ZHOU = DataSettings(
 """Zhou et al. 2018 (VEGAS): 15.6 fps, 16 kHz, repeated to 10 s (156 frames, 160000 samples)."""
 
 PRESETS: dict[str, DataSettings] = {"regnet": REGNET, "zhou": ZHOU}
+"""The built-in presets: the papers' conventions, defined here once. A project's params.yaml `presets:` section
+(which ships with these values and may add or change presets) is what its data stages and trainers read;
+`v2s_models.params.DEFAULT_PARAMS["presets"]`, the fallback without a params.yaml, is built from this mapping."""
 
 
 def get_preset(name: str) -> DataSettings:
+    """A built-in preset by name (`PRESETS`); a project's own presets: `v2s_models.params.project_data_settings`."""
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown data preset {name!r}; known: {sorted(PRESETS)}") from None
+        raise ValueError(f"unknown built-in data preset {name!r}; known: {sorted(PRESETS)}") from None

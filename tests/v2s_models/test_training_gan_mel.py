@@ -381,12 +381,12 @@ def test_onset_proxy_rewards_aligned_events() -> None:
     real = (0.1 + 0.8 * envelope.clamp(max=1.0)).expand(1, 80, L)
     shifted = real.roll(37, dims=2)
     assert frame_energy(real).shape == (1, L)
-    assert onset_strength(real).shape == (1, math.ceil((L - 1) / 4))
-    aligned = pearson(onset_strength(real * 0.7 + 0.05), onset_strength(real)).item()
-    misaligned = pearson(onset_strength(shifted), onset_strength(real)).item()
+    assert onset_strength(real, pool=4).shape == (1, math.ceil((L - 1) / 4))
+    aligned = pearson(onset_strength(real * 0.7 + 0.05, pool=4), onset_strength(real, pool=4)).item()
+    misaligned = pearson(onset_strength(shifted, pool=4), onset_strength(real, pool=4)).item()
     assert aligned == pytest.approx(1.0, abs=1e-5) and misaligned < 0.2
     flat = torch.full((1, 80, L), 0.3)
-    assert pearson(onset_strength(flat), onset_strength(real)).item() == 0.0
+    assert pearson(onset_strength(flat, pool=4), onset_strength(real, pool=4)).item() == 0.0
     with pytest.raises(ValueError, match="pearson"):
         pearson(torch.zeros(3), torch.zeros(3))
 

@@ -86,7 +86,7 @@ from v2s_models.data import PerSecondDataset, WaveformDataset, collate_dicts, fe
 from v2s_models.interface import ModelInputs, is_sound_model
 from v2s_models.modules.video_encoders import samples_per_video_frame
 from v2s_models.samplernn import SampleRNNState, tbptt_chunks
-from v2s_models.settings import DataSettings, get_preset
+from v2s_models.settings import DataSettings
 from v2s_models.training.artifacts import safe_name, write_wav
 from v2s_models.training.base import Solver
 
@@ -250,7 +250,7 @@ class AutoregressiveSolver(Solver):
             if key not in DATA_KEYS:
                 raise ValueError(f"data.{key}: unknown key (known: {', '.join(DATA_KEYS)})")
         self.preset = str(data.get("preset", "zhou"))
-        self.settings: DataSettings = get_preset(self.preset)
+        self.settings: DataSettings = self.data_settings(self.preset)
         default_part = "all" if self.inputs.flow_dim else "appearance"
         self.visual_part = str(data.get("visual_part", default_part))
         if self.inputs.flow_dim and self.visual_part != "all":

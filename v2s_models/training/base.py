@@ -17,6 +17,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.config import build_lr_schedule, build_optimizer, instantiate
+from v2s_models.params import project_data_settings
+from v2s_models.settings import DataSettings
 
 
 class Solver(ABC):
@@ -49,6 +51,12 @@ class Solver(ABC):
         self.amp_dtype: torch.dtype | None = None  # set by the Ray loop on GPU (bf16 autocast)
 
     # ----------------------------------------------------------------------------------------- building
+    def data_settings(self, preset: str) -> DataSettings:
+        """The data preset `preset` (a config's `data.preset`) as the project defines it: `presets.<preset>` of
+        `root`/params.yaml, the file the data stages ran with, else the built-in presets (`settings.PRESETS`).
+        An unknown preset is an error naming it, the file and the defined presets."""
+        return project_data_settings(preset, self.root)
+
     def build_module(self, name: str, **extra: Any) -> nn.Module:
         """Instantiates `model.<name>` of the config and moves it to the device."""
         module = instantiate(self.cfg["model"][name], **extra)

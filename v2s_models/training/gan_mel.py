@@ -1,9 +1,12 @@
 """The adversarial mel-generation paradigm: REGNET and VarietySound (and any registered mel generator)
 trained by one solver.
 
-visual features (B, T, D) -> mel (B, n_mels, 4T) in the RegNet convention ([0, 1] log-mel, 4 mel frames per
-video frame). The architecture's own part (its components, loss weights, training step and vision-only
-generation) is a `GanSystem` chosen by the generator class the config builds (`model.generator`):
+visual features (B, T, D) -> mel (B, n_mels, kT) in the RegNet convention ([0, 1] log-mel), k mel frames per
+video frame: the generator's `model_inputs().mel_frames_per_step` (4 for REGNET and VarietySound), which must
+equal the data preset's `mel_frames_per_video_frame` (an error names both). The data preset (`data.preset`) is
+the project's: `presets:` of params.yaml under the solver's root, else the built-in ones.
+The architecture's own part (its components, loss weights, training step and vision-only generation) is a
+`GanSystem` chosen by the generator class the config builds (`model.generator`):
 `training/gan_regnet.py` (REGNET: `builders.regnet_generator` + `regnet_discriminator`) and
 `training/gan_varietysound.py` (VarietySound: `varietysound_generator`, optional `tdad` and
 `mel_discriminator`) say what one step does; each discriminator with its optimiser and loss is an `Adversary`
@@ -64,7 +67,7 @@ from torch.utils.data import DataLoader, Dataset
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
 from v2s_models.interface import ModelInputs, is_sound_model
 from v2s_models.metrics.mcd import mel_cepstral_distortion
-from v2s_models.settings import get_preset
+from v2s_models.settings import DataSettings
 from v2s_models.training import artifacts, gan_regnet, gan_varietysound
 from v2s_models.training.base import Solver
 from v2s_models.training.gan_system import GanSystem, GenerationInputs, gan_system_for
@@ -75,7 +78,6 @@ log = logging.getLogger(__name__)
 DATA_KEYS = ("manifest", "preset", "train_split", "val_split", "visual_part", "max_clips", "categories")
 FALLBACK_VAL_SPLIT = "test"
 DEFAULT_TDAD_SHIFT = (22, 86)  # mel frames: about 0.26 s and 1 s at 86 frames/s
-MEL_FRAMES_PER_VIDEO_FRAME = 4
 GAN_SYSTEMS = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)  # registered on import
 
 
@@ -89,10 +91,11 @@ def frame_energy(mel: Tensor) -> Tensor:
     return mel.float().mean(dim=1)
 
 
-def onset_strength(mel: Tensor, *, pool: int = MEL_FRAMES_PER_VIDEO_FRAME) -> Tensor:
+def onset_strength(mel: Tensor, *, pool: int) -> Tensor:
     """Positive energy flux, max-pooled over `pool` mel frames: (B, n_mels, L) -> (B, ceil((L - 1) / pool)).
 
-    Pooling to one value per video frame (4 mel frames) scores timing at the resolution vision has.
+    Pooling to one value per video frame (`pool`: the generator's mel frames per visual step, 4 in the RegNet
+    convention) scores timing at the resolution vision has.
     """
     flux = F.relu(torch.diff(frame_energy(mel), dim=1))  # (B, L - 1)
     return F.max_pool1d(flux.unsqueeze(1), pool, pool, ceil_mode=True).squeeze(1)
@@ -205,7 +208,7 @@ class GanMelSolver(Solver):
             if key not in DATA_KEYS:
                 raise ValueError(f"data.{key}: unknown key (known: {', '.join(DATA_KEYS)})")
         preset = str(data.get("preset", "regnet"))
-        get_preset(preset)  # a clear error for an unknown preset
+        self._check_preset(preset)
         part = str(data.get("visual_part", "all"))
         max_clips = data.get("max_clips")
         categories = data.get("categories")  # the papers train one model per category: e.g. [dog]
@@ -234,6 +237,25 @@ class GanMelSolver(Solver):
         self._val_set = val
         return train, val
 
+    @property
+    def mel_frames_per_step(self) -> int:
+        """Mel frames the generator writes per visual step (its `model_inputs().mel_frames_per_step`)."""
+        assert self.inputs.mel_frames_per_step is not None, "a mel model says mel_frames_per_step"
+        return self.inputs.mel_frames_per_step
+
+    def _check_preset(self, preset: str) -> DataSettings:
+        """The project's data preset `preset` (`Solver.data_settings`), checked against the generator's mel rate."""
+        settings = self.data_settings(preset)
+        if settings.mel_frames_per_video_frame != self.mel_frames_per_step:
+            raise ValueError(
+                f"model.generator: {type(self.unwrapped('generator')).__name__} writes "
+                f"{self.mel_frames_per_step} mel frames per video frame (model_inputs().mel_frames_per_step) but "
+                f"data preset {preset!r} has {settings.mel_frames_per_video_frame} "
+                f"(mel_frames_per_video_frame: round(sample_rate / mel.hop / fps) = "
+                f"round({settings.sample_rate} / {settings.mel.hop} / {settings.fps}))"
+            )
+        return settings
+
     def _check_data(self, item: Mapping[str, Any], preset: str, part: str) -> None:
         visual, mel = item["visual"], item["mel"]
         key = self.gan.visual_dim_key
@@ -249,10 +271,11 @@ class GanMelSolver(Solver):
                 f"model.generator.n_mels is {n_mels} but the {preset!r} mels of clip {item['clip_id']} have "
                 f"{mel.shape[0]} bins: set model.generator.n_mels (and the discriminators') to {mel.shape[0]}"
             )
-        if mel.shape[1] != MEL_FRAMES_PER_VIDEO_FRAME * visual.shape[0]:
+        if mel.shape[1] != self.mel_frames_per_step * visual.shape[0]:
             raise ValueError(
                 f"clip {item['clip_id']}: mel of {mel.shape[1]} frames for {visual.shape[0]} video frames; "
-                f"the generators need 4 mel frames per video frame (data.preset={preset!r})"
+                f"the generator needs {self.mel_frames_per_step} mel frames per video frame "
+                f"(data.preset={preset!r})"
             )
 
     def collate_fn(self) -> Any:
@@ -271,7 +294,7 @@ class GanMelSolver(Solver):
         visual = batch["visual"].to(self.device, non_blocking=True)
         mel = batch["mel"].to(self.device, non_blocking=True)
         assert visual.dim() == 3 and visual.shape[2] == self.visual_dim, f"{visual.shape=}"
-        assert mel.shape[2] == MEL_FRAMES_PER_VIDEO_FRAME * visual.shape[1], f"{mel.shape=} {visual.shape=}"
+        assert mel.shape[2] == self.mel_frames_per_step * visual.shape[1], f"{mel.shape=} {visual.shape=}"
         return visual, mel
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
@@ -312,7 +335,8 @@ class GanMelSolver(Solver):
         eval mode without gradients.
 
         Yields {"clip_id": [...], "category": [...], "reference": [reference clip id or None per clip],
-        "generated": (B, n_mels, 4T) float32 CPU, "real": (B, n_mels, 4T) float32 CPU (for scoring only)}.
+        "generated": (B, n_mels, kT) float32 CPU, "real": (B, n_mels, kT) float32 CPU (for scoring only)},
+        k = `mel_frames_per_step`.
         VarietySound's references are drawn from the whole loader, whatever `clip_ids` selects. Noise (REGNET)
         and random resampling (VarietySound) come from a generator seeded by `train.val_seed`, so the output
         is a function of the weights, the loader and the selection alone. own_reference (VarietySound): also
@@ -387,7 +411,8 @@ class GanMelSolver(Solver):
             sums["mel_l1"] += (gen - real).abs().mean(dim=(1, 2)).sum().item()
             sums["mel_mse"] += (gen - real).pow(2).mean(dim=(1, 2)).sum().item()
             sums["energy_corr"] += pearson(frame_energy(gen), frame_energy(real)).sum().item()
-            og, orr = onset_strength(gen), onset_strength(real)
+            og = onset_strength(gen, pool=self.mel_frames_per_step)
+            orr = onset_strength(real, pool=self.mel_frames_per_step)
             sums["onset_corr"] += pearson(og, orr).sum().item()
             g_np, r_np = gen.float().cpu().numpy(), real.float().cpu().numpy()
             sums["mcd_db"] += sum(mel_cepstral_distortion(a, b) for a, b in zip(g_np, r_np, strict=True))
@@ -431,7 +456,7 @@ class GanMelSolver(Solver):
             loader = DataLoader(
                 self._val_set, batch_size=min(4, self.artifact_clips), collate_fn=collate_dicts
             )
-        settings = get_preset(str(self.cfg["data"].get("preset", "regnet")))
+        settings = self._check_preset(str(self.cfg["data"].get("preset", "regnet")))
         vocoder = GriffinLimVocoder(
             convention="regnet",
             sample_rate=settings.sample_rate,

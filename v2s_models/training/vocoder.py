@@ -76,7 +76,7 @@ from v2s_models.config import DATA_KEYS as CONFIG_DATA_KEYS
 from v2s_models.config import LOSS_KEYS as CONFIG_LOSS_KEYS
 from v2s_models.data import AudioSegmentDataset, collate_dicts, read_manifest
 from v2s_models.package import ModelPackage, load_package
-from v2s_models.settings import HIFIGAN_MEL, DataSettings, MelSettings, get_preset
+from v2s_models.settings import HIFIGAN_MEL, DataSettings, MelSettings
 from v2s_models.training import artifacts
 from v2s_models.training.base import Solver
 from v2s_models.vocoders.hifigan import HifiganGenerator
@@ -162,7 +162,7 @@ class VocoderSolver(Solver):
         for key in data:
             if key not in DATA_KEYS:
                 raise ValueError(f"data.{key}: unknown key (known: {', '.join(DATA_KEYS)})")
-        self.settings = get_preset(str(data.get("preset", "regnet")))
+        self.settings = self.data_settings(str(data.get("preset", "regnet")))
         self.input_mel = str(data.get("input_mel", "regnet"))
         self.mel_settings = input_mel_settings(self.input_mel, self.settings)
         self.segment = int(data.get("segment", DEFAULT_SEGMENT))
