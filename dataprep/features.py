@@ -29,12 +29,12 @@ import numpy as np
 
 from dataprep import progress as progress_args
 from dataprep.decode import pcm16
-from dataprep.persecond import per_second_features
 from dataprep.progress import clip_stage
 from dataprep.runner import ClipResult, run_clips, summarize
 from v2s_models import audio as audio_lib
 from v2s_models import io
-from v2s_models.media import decoding, lengths, probe, video_decoding
+from v2s_models.media import decoding, probe
+from v2s_models.media.persecond import clip_frames_per_second, per_second_features
 from v2s_models.media.visual import build_extractor as _build
 from v2s_models.media.visual import clip_visual_features
 from v2s_models.params import data_settings, load_params, section
@@ -128,12 +128,8 @@ def decode_for_features(
 def compute_per_second(
     path: Path, audio: np.ndarray, settings: DataSettings, cfg: dict[str, Any], extractor: Any
 ) -> dict[str, np.ndarray]:
-    frames = video_decoding.read_frames(
-        path, fps=1.0, size=(int(cfg["image_size"]),) * 2, max_duration=settings.duration
-    )
-    seconds = max(1, int(settings.duration))
-    index = lengths.fit_length(np.arange(frames.shape[0]), seconds, mode="loop")
-    feats = per_second_features(frames[index], audio, sample_rate=settings.sample_rate, extractor=extractor)
+    frames = clip_frames_per_second(path, image_size=int(cfg["image_size"]), duration=settings.duration)
+    feats = per_second_features(frames, audio, sample_rate=settings.sample_rate, extractor=extractor)
     return {k: v.astype(np.float32) for k, v in feats.items()}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dataprep.persecond import AUDIO_BANDS, log_mel_per_second, per_second_features
+from v2s_models.media.persecond import AUDIO_BANDS, log_mel_per_second, per_second_features
 from v2s_models.media.visual import build_extractor
 
 SAMPLE_RATE = 16000
