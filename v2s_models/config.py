@@ -21,7 +21,7 @@ A config is a YAML mapping (see `experiments/configs/<model>/<variant>.yaml`):
     init_from: {model: "models:/regnet@champion", freeze: [generator.visual_encoder]}   # optional (fine-tuning)
 
 `validate` checks every key at every level against what the code reads (the tables below; component arguments
-against the builder's signature): an unknown key is a ConfigError naming the file, the key and the closest valid
+against the builder's signature; gan_mel's `losses` against the `loss_keys` of the generator's GanSystem): an unknown key is a ConfigError naming the file, the key and the closest valid
 key. `_component_` names resolve only through `v2s_models.components` (a registry; loading runs no code).
 """
 
@@ -33,12 +33,14 @@ import inspect
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import torch
 import yaml
 
 from v2s_models import components
+from v2s_models.training import gan_regnet, gan_varietysound
+from v2s_models.training.gan_system import GanSystem, gan_system_for_class, gan_systems, no_gan_system
 
 PARADIGMS = ("gan_mel", "autoregressive", "correlation", "vocoder")
 OPTIMIZERS = ("adam", "adamw")
@@ -127,16 +129,15 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
     "correlation": ("min_shift", "val_seed", "grad_clip", "time_shift_negatives"),
     "vocoder": ("artifact_clips",),
 }
+# gan_mel's weights are those of the generator's system (`training/gan_system.py`): a config's `losses` keys are
+# checked against `loss_keys` of the GanSystem registered for the class its generator builds (REGNET: gan, mel,
+# silence; VarietySound: mel, adv; a user's system: its own). Importing the built-in systems registers them.
+BUILTIN_GAN_SYSTEMS: tuple[type[GanSystem], ...] = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)
 LOSS_KEYS: dict[str, tuple[str, ...]] = {
-    "gan_mel": ("gan", "mel", "silence", "adv"),  # REGNET: gan, mel (, silence); VarietySound: mel, adv
+    "gan_mel": tuple(dict.fromkeys(k for system in BUILTIN_GAN_SYSTEMS for k in system.loss_keys)),
     "autoregressive": ("nll",),
     "correlation": ("bce",),
     "vocoder": ("adv", "fm", "mel"),
-}
-# gan_mel's weights depend on the generator: narrowed when the generator is a built-in one.
-GAN_MEL_LOSS_KEYS: dict[str, tuple[str, ...]] = {
-    "v2s_models.builders.regnet_generator": ("gan", "mel", "silence"),
-    "v2s_models.builders.varietysound_generator": ("mel", "adv"),
 }
 
 
@@ -253,14 +254,46 @@ def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
 
 
 def _validate_losses(cfg: Mapping[str, Any], source: str) -> None:
-    known = LOSS_KEYS[cfg["paradigm"]]
-    if cfg["paradigm"] == "gan_mel":
-        generator = cfg["model"].get("generator") or {}
-        known = GAN_MEL_LOSS_KEYS.get(generator.get("_component_", ""), known)
+    known = _gan_mel_loss_keys(cfg, source) if cfg["paradigm"] == "gan_mel" else LOSS_KEYS[cfg["paradigm"]]
     _check_keys(source, "losses.", cfg["losses"], known)
     for name, w in cfg["losses"].items():
         if not _number(w) or w < 0:
             raise _err(source, f"losses.{name}", f"must be a number >= 0, got {w!r}")
+
+
+def _gan_mel_loss_keys(cfg: Mapping[str, Any], source: str) -> tuple[str, ...]:
+    """The `loss_keys` of the GanSystem registered for the class `model.generator` builds (resolving the component
+    imports its module, which registers a user's system there).
+
+    The class is the component's when it is a class, else the one its builder forwards to (the built-ins); a
+    class with no system is refused. Failing those, a builder's return annotation is used when a system is
+    registered for it. Otherwise (a builder function with no such annotation) the keys that some registered
+    system reads, which its own system narrows when the solver starts.
+    """
+    spec = cfg["model"].get("generator")
+    if spec is not None:  # _validate_model checked the spec and that it resolves
+        key = "model.generator._component_"
+        component = components.resolve(spec["_component_"], source=source, key=key)
+        built = next((c for c in (component.builder, component.forwards_to) if isinstance(c, type)), None)
+        if built is not None:
+            system = gan_system_for_class(built)
+            if system is None:
+                raise _err(source, "model.generator", no_gan_system(built))
+            return system.loss_keys
+        annotated = _return_class(component.builder)
+        system = gan_system_for_class(annotated) if annotated is not None else None
+        if system is not None:
+            return system.loss_keys
+    return tuple(dict.fromkeys(k for system in gan_systems().values() for k in system.loss_keys))
+
+
+def _return_class(builder: Any) -> type | None:
+    """The class a builder's return annotation names, or None (no annotation, not a class, or not evaluable)."""
+    try:
+        returned = get_type_hints(builder).get("return")
+    except (NameError, TypeError, AttributeError):  # an annotation that does not evaluate here
+        return None
+    return returned if isinstance(returned, type) else None
 
 
 def _validate_schedule(sched: Mapping[str, Any], source: str) -> None:

@@ -5,8 +5,9 @@ that tests/test_toy_model.py runs through training on Ray, registration, `v2s ge
   each video frame; it implements `v2s_models.interface.SoundModel`, which is all the gan_mel solver, generation,
   evaluation and the registry ask of it.
 - `ToyDiscriminator`: mel (B, n_mels, 4T) -> scores (B, 1, T), one strided convolution per video frame.
-- `ToyGan`: its part of the gan_mel paradigm (training/gan_system.py): a least-squares GAN step plus an L1 mel
-  loss, with the weights `losses: {mel, adv}` of the config.
+- `ToyGan`: its part of the gan_mel paradigm (training/gan_system.py): a least-squares GAN step plus L1 and L2
+  mel losses, with the weights `losses: {mel, l2, adv}` of the config. `l2` is a loss no built-in system has:
+  the config is accepted because `config.validate` asks the generator's registered system for its `loss_keys`.
 
 The config (tests/toy/toy.yaml) names the two classes as `_component_`s. They resolve because this module's
 prefix is trusted (`V2S_TRUSTED_COMPONENTS=tests.toy`, read by v2s_models/components.py in every process,
@@ -99,11 +100,11 @@ class LeastSquaresAdversary(Adversary):
 
 
 class ToyGan(GanSystem):
-    """The toy's part of the gan_mel paradigm: a D step, then a G step on `mel` * L1 + `adv` * LSGAN."""
+    """The toy's part of the gan_mel paradigm: a D step, then a G step on `mel` * L1 + `l2` * MSE + `adv` * LSGAN."""
 
     name = "toy"
     required = ("generator", "discriminator")
-    loss_keys = ("mel", "adv")
+    loss_keys = ("mel", "l2", "adv")
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
@@ -120,11 +121,12 @@ class ToyGan(GanSystem):
         with solver.autocast():
             fake = solver.modules["generator"](visual).float()
         losses = self.adversary.update(visual, mel, fake)
-        g_mel = F.l1_loss(fake, mel)
+        g_mel, g_l2 = F.l1_loss(fake, mel), F.mse_loss(fake, mel)
         g_adv = (self.adversary.scores(visual, fake) - 1).pow(2).mean()
-        total = w["mel"] * g_mel + w["adv"] * g_adv
+        total = w["mel"] * g_mel + w["l2"] * g_l2 + w["adv"] * g_adv
         optimiser_step(solver.optimizers["generator"], total)
-        return {**losses, "g_total": total.item(), "g_mel": g_mel.item(), "g_adv": g_adv.item()}
+        parts = {"g_mel": g_mel.item(), "g_l2": g_l2.item(), "g_adv": g_adv.item()}
+        return {**losses, "g_total": total.item(), **parts}
 
     def generate(self, batch: GenerationInputs) -> Generated:
         return Generated(mel=self.generator(batch.visual), reference=[None] * len(batch.clip_ids))

@@ -24,6 +24,7 @@ class RegnetGan(GanSystem):
     name = "regnet"
     required = ("generator", "discriminator")
     visual_dim_key = "visual_dim"
+    loss_keys = GENERATOR_LOSS_KEYS  # gan, mel (required), silence (optional)
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
@@ -43,7 +44,7 @@ class RegnetGan(GanSystem):
 
     def check_loss_weights(self, weights: Mapping[str, float]) -> None:
         keys = set(weights)
-        unknown, missing = keys - set(GENERATOR_LOSS_KEYS), {"gan", "mel"} - keys
+        unknown, missing = keys - set(self.loss_keys), {"gan", "mel"} - keys
         if unknown or missing:
             raise ValueError(
                 f"losses: REGNET takes weights gan, mel (and optionally silence); "

@@ -4,9 +4,11 @@ checks of the data against the generator, validation metrics, artifacts, checkpo
 `GanSystem` for the rest, chosen by the generator class the config builds (`register_gan_system`).
 
 To train a new mel generator with this paradigm: implement `v2s_models.interface.SoundModel` in it (the solver
-reads its widths from `model_inputs()`), subclass `GanSystem` in your own module, build your
-discriminators' `Adversary` objects (training/adversarial.py) in `__init__`, and call
-`register_gan_system(YourGenerator, YourSystem)` where your module is imported.
+reads its widths from `model_inputs()`), subclass `GanSystem` in your own module, list the `losses` weights it
+reads in `loss_keys`, build your discriminators' `Adversary` objects (training/adversarial.py) in `__init__`,
+and call `register_gan_system(YourGenerator, YourSystem)` where your module is imported. `config.validate`
+asks the system registered for the generator's class (`gan_system_for_class`) for its `loss_keys` when a
+config loads, so a key your system reads is accepted and any other is refused, naming the closest.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class GanSystem:
     optional: ClassVar[tuple[str, ...]] = ()
     visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument that sets its visual width
     takes_reference: ClassVar[bool] = False  # generation needs a reference sound (its mel)
+    loss_keys: ClassVar[tuple[str, ...]] = ()  # the `losses` weights it reads; config.validate refuses others
 
     def __init__(self, solver: Any) -> None:
         self.solver = solver
@@ -77,7 +80,11 @@ class GanSystem:
         """Raises ValueError when the built components do not fit together."""
 
     def check_loss_weights(self, weights: Mapping[str, float]) -> None:
-        """Raises ValueError naming the unknown or missing `losses` keys."""
+        """Raises ValueError naming the unknown or missing `losses` keys (here: the keys not in `loss_keys`;
+        override to require some)."""
+        unknown = sorted(set(weights) - set(self.loss_keys))
+        if unknown:
+            raise ValueError(f"losses: {self.name} takes {', '.join(self.loss_keys)}; unknown {unknown}")
 
     def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
         raise NotImplementedError
@@ -95,12 +102,30 @@ def register_gan_system(generator_class: type, system: type[GanSystem]) -> None:
     _SYSTEMS[generator_class] = system
 
 
-def gan_system_for(generator: nn.Module) -> type[GanSystem]:
-    for cls in type(generator).__mro__:
+def gan_system_for_class(generator_class: type) -> type[GanSystem] | None:
+    """The system registered for `generator_class` or its nearest registered base class; None when none is."""
+    for cls in generator_class.__mro__:
         if cls in _SYSTEMS:
             return _SYSTEMS[cls]
+    return None
+
+
+def gan_systems() -> dict[type, type[GanSystem]]:
+    """{generator class: its system}, as registered so far in this process."""
+    return dict(_SYSTEMS)
+
+
+def no_gan_system(generator_class: type) -> str:
+    """Why a generator of `generator_class` cannot be trained in the gan_mel paradigm (no system registered)."""
     known = ", ".join(sorted(c.__name__ for c in _SYSTEMS))
-    raise ValueError(
-        f"model.generator: builds a {type(generator).__name__}; the gan_mel paradigm trains {known} "
+    return (
+        f"builds a {generator_class.__name__}; the gan_mel paradigm trains {known} "
         "(register another with training.gan_system.register_gan_system)"
     )
+
+
+def gan_system_for(generator: nn.Module) -> type[GanSystem]:
+    system = gan_system_for_class(type(generator))
+    if system is None:
+        raise ValueError(f"model.generator: {no_gan_system(type(generator))}")
+    return system

@@ -35,6 +35,7 @@ class VarietySoundGan(GanSystem):
     optional = ("tdad", "mel_discriminator")
     visual_dim_key = "video_dim"
     takes_reference = True
+    loss_keys = tuple(PAPER_LOSS_WEIGHTS)  # mel, adv: both required
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
@@ -63,7 +64,7 @@ class VarietySoundGan(GanSystem):
             )
 
     def check_loss_weights(self, weights: Mapping[str, float]) -> None:
-        if set(weights) != set(PAPER_LOSS_WEIGHTS):
+        if set(weights) != set(self.loss_keys):
             raise ValueError(
                 f"losses: VarietySound takes exactly the weights mel, adv; got {sorted(weights)}"
             )
