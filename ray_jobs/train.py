@@ -51,7 +51,7 @@ import yaml
 from ray_jobs.cluster import connect, is_uri, latest_remote_epoch, project_root, ray_storage
 from v2s_models import model_card
 from v2s_models.lineage import describe_lineage
-from v2s_models.params import DEFAULT_PARAMS, data_settings, load_params
+from v2s_models.params import DEFAULT_PARAMS, load_params, project_data_settings
 from v2s_models.tracking import (
     MLflowTracker,
     NullTracker,
@@ -115,10 +115,7 @@ def data_metadata(cfg: Mapping[str, Any], root: Path) -> tuple[Any, dict[str, An
     params = load_params(params_path) if params_path.is_file() else DEFAULT_PARAMS
     data = cfg["data"]
     preset = str(data.get("preset", "regnet"))
-    try:
-        settings = data_settings(params, preset)
-    except ValueError:
-        settings = data_settings(DEFAULT_PARAMS, preset)
+    settings = project_data_settings(preset, root)  # as the solvers: params.yaml, else the built-ins
     feats = params.get("features", {}) or {}
     features: dict[str, Any] = {
         "preset": preset,
