@@ -1,7 +1,7 @@
 """`v2s generate`: windows and cross-fades (library), then the command on real clips with small trained-model
-packages built here (REGNET and VarietySound debug generators, a SampleRNN debug model, a debug HiFi-GAN vocoder
-package), all on 256-d random-projection features at 32 x 32 pixels. Output quality is not the point: lengths,
-copied packets, durations, seams, errors are."""
+packages built here (REGNET and VarietySound debug generators, a SampleRNN debug model, a seq2seq SampleRNN
+debug model on per-second features, a debug HiFi-GAN vocoder package), all on 256-d random-projection features
+at 32 x 32 pixels. Output quality is not the point: lengths, copied packets, durations, seams, errors are."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from v2s_models.audio import dequantize_linear
 from v2s_models.config import instantiate
 from v2s_models.generation import generate_sound
 from v2s_models.interface import ModelInputs
-from v2s_models.package import save_package
+from v2s_models.package import load_package, save_package
 from v2s_models.settings import REGNET, DataSettings
 from v2s_models.vocoding import vocode
 from v2s_models.windows import crossfade, plan_windows, window_weights
@@ -278,6 +278,13 @@ def packages(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
             {"_component_": "v2s_models.builders.zhou", "preset": "seq_debug", "visual_dim": VISUAL_DIM},
             settings=DataSettings(name="zhou_test", fps=15.6, sample_rate=4000),
         ),
+        # the seq2seq SampleRNN reads per-second appearance features: the extractor's 128-d
+        seq2seq=_save(
+            root / "seq2seq",
+            "autoregressive",
+            {"_component_": "v2s_models.builders.seq2seq", "preset": "debug", "video_dim": VISUAL_DIM // 2},
+            settings=DataSettings(name="zhou_test", fps=15.6, sample_rate=4000),
+        ),
         vocoder=_save(
             root / "vocoder",
             "vocoder",
@@ -474,6 +481,52 @@ def test_samplernn_generates_a_waveform_for_a_short_clip(
     wav, sr = _wav(out.with_suffix(".wav"))
     assert sr == 4000 and wav.shape == (round(streams["video"]["duration"] * 4000),)
     assert wav.std() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "windows"), [("dog_quiet_1080p.mp4", 1), ("airplane_flyover.mp4", 2)])
+def test_seq2seq_generates_a_waveform_as_long_as_the_video(
+    real_media: Path,
+    packages: SimpleNamespace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    windows: int,
+) -> None:
+    """A per-second model (the seq2seq SampleRNN) reads one appearance row per second, 10 a window: the 1.52 s
+    clip is one looped window, the 11.2 s one two windows overlapping by 2 s; the waveform covers the picture."""
+    clip = real_media / name
+    out = tmp_path / "seq2seq.mp4"
+    assert _run("generate", clip, "--model", packages.seq2seq, "--out", out) == 0
+    err = capsys.readouterr().err
+    assert f"{windows} window(s)" in err, err
+    streams = _check_output(clip, out, copied=True)
+    wav, sr = _wav(out.with_suffix(".wav"))
+    assert sr == 4000 and wav.shape == (round(streams["video"]["duration"] * 4000),)
+    assert wav.std() > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["dog_quiet_1080p.mp4", "airplane_flyover.mp4"])
+def test_per_second_features_are_the_data_stages(
+    real_media: Path, packages: SimpleNamespace, name: str
+) -> None:
+    """`v2s generate`'s per-second input is what the features stage writes to persecond/<clip>/appearance.npy
+    for the clip's 10 s window (same frames, same extractor), with one row per second of the whole video."""
+    from dataprep.features import compute_per_second
+    from v2s_models.video_to_sound import VideoToSound
+
+    clip = real_media / name
+    v2s = VideoToSound(package=load_package(packages.seq2seq))
+    feats = v2s.video_features(clip)
+    stage = compute_per_second(
+        clip, np.zeros(REGNET.num_samples, np.float32), REGNET, FEATURES, v2s.extractor
+    )
+    seconds = int(np.ceil(feats.duration - 1e-6))
+    assert feats.num_frames == seconds, f"{feats.num_frames=} {feats.duration=}"
+    assert feats.visual.shape == (max(seconds, 10), VISUAL_DIM // 2), f"{feats.visual.shape=}"
+    assert feats.visual.dtype == np.float32
+    np.testing.assert_array_equal(feats.visual[:10], stage["appearance"])
 
 
 def test_unsupported_output_container_is_refused(

@@ -7,6 +7,10 @@ What the model writes (`model_inputs().output`) decides the rest:
   waveform (equal power). The windows are causal: each is sampled only up to the last sample the cross-fade
   uses, and a short input only for its own length (the first N samples of a longer draw are the same draw).
 
+A model's visual step is a video frame (`settings.fps` steps a second, `settings.num_frames` a window) or, for a
+per-second model (`model_inputs().per_second`: the seq2seq SampleRNN), one second of video (the data preset's
+whole seconds a window, as the data stage's per-second features): `visual_steps`.
+
 Randomness: `start_video` is called once per video with a generator seeded with `seed` (a CPU generator for mel
 models, so the same seed gives the same noise on any device; one on the model's device for waveform models,
 which sample there), so the windows of a video share what the model draws once (REGNET's z, VarietySound's
@@ -22,7 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from v2s_models.interface import ModelInputs
+from v2s_models.media.persecond import window_seconds
 from v2s_models.package import META_FILE, ModelPackage, load_package
+from v2s_models.settings import DataSettings
 from v2s_models.windows import Curve, WindowPlan, crossfade, plan_windows
 
 DEFAULT_BATCH_WINDOWS = 8
@@ -51,6 +57,15 @@ def load_model(uri_or_path: str | os.PathLike[str], *, device: str | torch.devic
         raise
     except Exception as e:  # mlflow, torch and file errors all mean "this model cannot be used"
         raise ValueError(f"model {ref!r} not found or not loadable: {type(e).__name__}: {e}") from e
+
+
+def visual_steps(inputs: ModelInputs, settings: DataSettings) -> tuple[int, float]:
+    """(window, steps_per_second) of a model's visual input under its data settings: one step per video frame
+    (`settings.num_frames` a window, `settings.fps` a second) or, for a per-second model, one per second (the
+    preset's whole seconds a window, `media.persecond.window_seconds`, 1 a second)."""
+    if inputs.per_second:
+        return window_seconds(settings.duration), 1.0
+    return settings.num_frames, float(settings.fps)
 
 
 def _check_input(visual: Tensor, num_frames: int | None) -> int:

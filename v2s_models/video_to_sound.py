@@ -7,6 +7,9 @@ Pipeline for one video (`VideoToSound.generate_file`):
     2. visual features exactly as in training (`package.features`: extractor, weights, image size, flow method
        and bound, `visual_part`): `v2s_models.media.visual.clip_visual_features`, rounded to float16 and back, since the
        pipeline stores them as float16;
+    A per-second model (`model_inputs().per_second`: the seq2seq SampleRNN) reads one step per second of video
+    instead: one frame a second and the same extractor's appearance features of it, float32, as the data stage's
+    per-second features (`v2s_models.media.persecond`); a window is the preset's whole seconds;
     3. the model's sound, window by window (below), through its `SoundModel` interface: a mel voiced by a vocoder
        (REGNET, VarietySound) or a waveform (Zhou et al.'s VisualSampleRNN), as its `model_inputs().output` says;
     4. the waveform is cut to the video's duration, written beside the output (`OUT.wav`, 16-bit PCM) and muxed
@@ -36,10 +39,10 @@ from torch import Tensor
 
 from v2s_models import audio as audio_lib
 from v2s_models import progress
-from v2s_models.generation import DEFAULT_BATCH_WINDOWS, generate_sound, load_model
+from v2s_models.generation import DEFAULT_BATCH_WINDOWS, generate_sound, load_model, visual_steps
 from v2s_models.interface import check_reference, sound_model
 from v2s_models.io import atomic_path
-from v2s_models.media import audio_decoding, lengths, probe, video_decoding
+from v2s_models.media import audio_decoding, lengths, persecond, probe, video_decoding
 from v2s_models.media.mux import make_readable, mux_audio, output_format, prepare_outputs, video_duration
 from v2s_models.media.probe import MediaError
 from v2s_models.media.visual import build_extractor, clip_visual_features
@@ -70,7 +73,8 @@ def feature_settings(package: ModelPackage) -> dict[str, Any]:
 
 @dataclass
 class VideoFeatures:
-    """Visual features of a video at the model's fps, for T = num_frames = ceil(duration * fps) frames.
+    """Visual features of a video at the model's fps, for T = num_frames = ceil(duration * fps) frames (for a
+    per-second model: T = ceil(duration) seconds, one row each).
 
     visual: (T, D) float32, or (window, D) for inputs shorter than the window: computed on the frames fitted to
     it (looped, or black frames appended) as in training, so the motion across the loop seam is the real one.
@@ -168,16 +172,12 @@ class VideoToSound:
         except ValueError as e:
             raise ValueError(f"v2s generate needs a model that generates sound: {e}") from e
         self.inputs = self.generator.model_inputs()
-        if self.inputs.per_second:
-            raise ValueError(
-                "this model reads one visual feature row per second of video; v2s generate computes one per "
-                "video frame"
-            )
         self.package = package
         self.settings = package.data_settings
         self.device = device
-        self.window = self.settings.num_frames
-        self.overlap = int(round(overlap_s * self.settings.fps))
+        # visual steps: video frames, or seconds for a per-second model
+        self.window, self.steps_per_second = visual_steps(self.inputs, self.settings)
+        self.overlap = int(round(overlap_s * self.steps_per_second))
         if not 0 <= self.overlap <= self.window // 3:
             raise ValueError(
                 f"overlap {overlap_s} s must be between 0 and a third of the {self.settings.duration} s window"
@@ -191,13 +191,17 @@ class VideoToSound:
             image_size=int(self.features["image_size"]),
             device=device,
         )
-        parts = 2 if self.features["visual_part"] == "all" else 1
         want = self.inputs.visual_dim
+        if self.inputs.per_second:  # the per-second features are the appearance part only
+            step, part, parts = "second", "appearance", 1
+        else:
+            step, part = "frame", self.features["visual_part"]
+            parts = 2 if part == "all" else 1
         if want != parts * self.extractor.dim:
             raise ValueError(
-                f"the model takes {want}-d visual features per frame, but its feature settings "
+                f"the model takes {want}-d visual features per {step}, but its feature settings "
                 f"(extractor {self.features['extractor']!r}: {self.extractor.dim}-d, visual_part "
-                f"{self.features['visual_part']!r}) give {parts * self.extractor.dim}-d"
+                f"{part!r}) give {parts * self.extractor.dim}-d"
             )
         if reference is None:  # a model that takes one says so before any work
             check_reference(self.inputs, None)
@@ -220,8 +224,11 @@ class VideoToSound:
         return cls(package=load_model(model, device=device), device=device, **kwargs)
 
     def video_features(self, video: str | os.PathLike[str]) -> VideoFeatures:
-        """Decodes `video` at the model's fps and computes its visual features (T, D) as in training."""
+        """Decodes `video` at the model's fps (one frame a second for a per-second model) and computes its
+        visual features (T, D) as in training."""
 
+        if self.inputs.per_second:
+            return self._per_second_features(video)
         t0 = time.perf_counter()
         duration = video_duration(video)
         size = int(self.features["image_size"])
@@ -253,6 +260,23 @@ class VideoToSound:
             visual=visual, num_frames=num_frames, duration=duration, seconds=time.perf_counter() - t0
         )
 
+    def _per_second_features(self, video: str | os.PathLike[str]) -> VideoFeatures:
+        """(T, D) appearance features, one row a second, T = ceil(duration) (`persecond.frames_per_second`), as
+        the data stage computes them (float32); a video shorter than the window is looped to it as the data
+        stage loops its clips, with T kept to cut the output."""
+        t0 = time.perf_counter()
+        duration = video_duration(video)
+        frames = persecond.frames_per_second(video, image_size=int(self.features["image_size"]))
+        if frames.shape[0] < self.window:
+            frames = frames[lengths.fit_length(np.arange(frames.shape[0]), self.window, mode="loop")]
+        visual = persecond.appearance_per_second(frames, self.extractor)
+        num_steps = min(max(1, math.ceil(duration - 1e-6)), visual.shape[0])
+        if num_steps >= self.window:
+            visual = visual[:num_steps]
+        return VideoFeatures(
+            visual=visual, num_frames=num_steps, duration=duration, seconds=time.perf_counter() - t0
+        )
+
     def synthesize(self, video: str | os.PathLike[str], *, seed: int = 0) -> GeneratedAudio:
         """The generated waveform for `video`, as long as its picture."""
         with progress.stage("features"):
@@ -277,7 +301,7 @@ class VideoToSound:
                 reference_mel=self.reference_mel,
                 batch_size=self.batch_windows,
                 num_frames=feats.num_frames,
-                samples_per_frame=sr / self.settings.fps,
+                samples_per_frame=sr / self.steps_per_second,
                 num_samples=n_out,
             )  # mel (n_mels, M * T) or waveform (n_out,)
         timings["generate"] = time.perf_counter() - t0
