@@ -149,6 +149,37 @@ def test_samplernn_gets_likelihood_retrieval_and_short_generation(tiny_data_root
     assert len(result.per_clip) == 2 * len(systems) and set(result.summary) == systems
 
 
+def test_a_per_second_model_is_scored_on_the_per_second_features(tiny_data_root, tmp_path):
+    """The seq2seq SampleRNN (`model_inputs().per_second`) reads persecond/<clip>/appearance.npy, one row a
+    second, not the preset's per-frame visual.npy: its clips load those rows, and it generates and is scored."""
+    from v2s_models.data import feature_dir, read_manifest
+    from v2s_models.package import load_package
+
+    path = _debug_package(tmp_path, "experiments/configs/correlation/seq2seq_debug.yaml")
+    package = load_package(path)
+    row = read_manifest("data/prepared/manifest.jsonl", split="test", root=tiny_data_root)[0]
+    visual = ev.visual_input(package, row, root=tiny_data_root)
+    appearance = np.load(feature_dir(row, "persecond", tiny_data_root) / "appearance.npy")
+    assert visual.shape == (10, 1280) and visual.dtype == np.float32, f"{visual.shape=} {visual.dtype=}"
+    np.testing.assert_array_equal(visual, appearance)
+    frame_wise = load_package(_debug_package(tmp_path, "experiments/configs/zhou/frame_debug.yaml"))
+    assert ev.visual_input(frame_wise, row, root=tiny_data_root).shape == (156, 1280)  # appearance per frame
+
+    result = ev.evaluate(
+        path,
+        root=tiny_data_root,
+        max_clips=2,
+        generate_seconds=0.1,
+        retrieval_clips=4,
+        retrieval_seconds=0.064,
+        retrieval_baseline=False,
+        bootstrap=10,
+    )
+    m = {k: v.value for k, v in result.summary["model"].items()}
+    assert 0 < m["nll_nats"] < 6.0 and 1 <= m["median_rank"] <= 4, m
+    assert len(result.per_clip) == 2 * len({"model", *ev.BASELINES, ev.CONTROL})
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -6,16 +6,17 @@
     python -m experiments.stages evaluate KEY     # the DVC stage: models/KEY -> evaluations/KEY
 
 For every clip of the split the model generates 10 s of sound from the clip's prepared visual features (exactly
-the inputs training used), and other "systems" are built from the same clip (`baselines`): `revoiced` (the real
-mel through the model's vocoder: the upper bound), `same_category` (another clip's real audio: the right kind of
-sound at the wrong times), `silence`, `model_other_video` (the model's sound for another clip of the category)
-and, for SampleRNN models, Zhou et al.'s retrieval baseline `retrieval_oracle`. `scoring` scores every clip and
-summarises each figure with a seeded 95 % bootstrap interval stratified by category; `retrieval` gives the
-likelihood (Zhou's Table 1) and retrieval figures on a category-stratified sample; `reporting` writes
-metrics.json (`{"value", "ci95": [low, high]}` per figure), the tables (`value [low, high]`) and paired
-comparisons; `paper_tables` the papers' tables beside ours; `stage` the DVC stages and MLflow logging.
-Modules: baselines, scoring, retrieval, reporting, paper_tables, driver (`evaluate`), stage, progress,
-cluster (where the per-clip work runs: this process or Ray tasks).
+the inputs training used: per frame, or the per-second features for a per-second model, `visual_input`), and
+other "systems" are built from the same clip (`baselines`): `revoiced` (the real mel through the model's
+vocoder: the upper bound), `same_category` (another clip's real audio: the right kind of sound at the wrong
+times), `silence`, `model_other_video` (the model's sound for another clip of the category) and, for SampleRNN
+models, Zhou et al.'s retrieval baseline `retrieval_oracle`. `scoring` scores every clip and summarises each
+figure with a seeded 95 % bootstrap interval stratified by category; `retrieval` gives the likelihood (Zhou's
+Table 1) and retrieval figures on a category-stratified sample; `reporting` writes metrics.json (`{"value",
+"ci95": [low, high]}` per figure), the tables (`value [low, high]`) and paired comparisons; `paper_tables` the
+papers' tables beside ours; `stage` the DVC stages and MLflow logging. Modules: baselines, scoring, retrieval,
+reporting, paper_tables, driver (`evaluate`), stage, progress, cluster (where the per-clip work runs: this
+process or Ray tasks).
 """
 
 from v2s_models.evaluation.baselines import (
@@ -30,6 +31,7 @@ from v2s_models.evaluation.baselines import (
     retrieval_oracle,
     select_rows,
     synthesize,
+    visual_input,
 )
 from v2s_models.evaluation.driver import Evaluation, evaluate
 from v2s_models.evaluation.reporting import (
@@ -96,6 +98,7 @@ __all__ = [
     "summary_rows",
     "synthesize",
     "tower_retrieval",
+    "visual_input",
     "write_outputs",
     "write_samples",
 ]

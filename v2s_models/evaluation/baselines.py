@@ -25,7 +25,7 @@ from v2s_models.audio import dequantize_linear, quantize_linear
 from v2s_models.data import decoded_dir, feature_dir, read_manifest
 from v2s_models.evaluation.cluster import ClipRunner
 from v2s_models.evaluation.progress import progress
-from v2s_models.generation import generate_sound
+from v2s_models.generation import generate_sound, visual_steps
 from v2s_models.interface import ModelInputs, sound_model
 from v2s_models.metrics.stats import stratified_sample
 from v2s_models.vocoding import build_vocoder, vocode
@@ -36,6 +36,9 @@ CONTROL = (
     "model_other_video"  # the model's output for another clip of the category (wrong timing, same model)
 )
 RETRIEVAL_BASELINE = "retrieval_oracle"
+PER_SECOND_FEATURES = (
+    "persecond"  # data/features/persecond/<clip>/: the per-second features (dataprep.features)
+)
 Background = Literal["silence", "real"]
 
 
@@ -45,7 +48,7 @@ class EvalClip:
 
     clip_id: str
     category: str
-    visual: np.ndarray  # (T, D) float32, the prepared features
+    visual: np.ndarray  # (T, D) float32, the prepared features: per frame, or per second (`visual_input`)
     real_wav: np.ndarray  # (N,) float32 at the preset's rate, looped to the window as in training
     real_mel: np.ndarray | None  # (n_mels, L) RegNet convention, when the preset has mels
     gt: dict[str, Any] | None  # SynthFoley ground truth (events in the clip's own time), else None
@@ -100,16 +103,26 @@ def load_clips(
     return [_load_clip(package, r, root=root) for r in rows]
 
 
-def _load_clip(package: Any, r: dict[str, Any], *, root: Path) -> EvalClip:
+def visual_input(package: Any, r: dict[str, Any], *, root: Path) -> np.ndarray:
+    """The visual features a clip's model input is made of, as training read them, (T, D) float32: the per-second
+    appearance features (`persecond/<clip>/appearance.npy`, one row a second) for a model whose
+    `model_inputs().per_second` is set, else the preset's per-frame `visual.npy` (its `visual_part`)."""
+    if sound_model(package).model_inputs().per_second:
+        return np.load(feature_dir(r, PER_SECOND_FEATURES, root) / "appearance.npy").astype(np.float32)
     data = package.config.get("data") or {}
-    preset = preset_of(package)
     part = package.features.get("visual_part") or data.get("visual_part") or "all"
-    sr = package.data_settings.sample_rate
-    fdir = feature_dir(r, preset, root)
-    visual = np.load(fdir / "visual.npy").astype(np.float32)
+    visual = np.load(feature_dir(r, preset_of(package), root) / "visual.npy").astype(np.float32)
     if part != "all":
         half = visual.shape[1] // 2
         visual = visual[:, :half] if part == "appearance" else visual[:, half:]
+    return visual
+
+
+def _load_clip(package: Any, r: dict[str, Any], *, root: Path) -> EvalClip:
+    preset = preset_of(package)
+    sr = package.data_settings.sample_rate
+    fdir = feature_dir(r, preset, root)
+    visual = visual_input(package, r, root=root)
     wav, file_sr = sf.read(decoded_dir(r, preset, root) / "audio.wav", dtype="float32", always_2d=False)
     if wav.ndim > 1:
         wav = wav.mean(axis=1)
@@ -282,10 +295,11 @@ def _generate_clip(state: _GenerationState, item: tuple[EvalClip, EvalClip]) -> 
     c, partner = item
     package, generator, seed, n = state.package, state.generator, state.seed, state.num_samples
     settings = package.data_settings
-    window = settings.num_frames
+    window, steps_per_second = visual_steps(state.inputs, settings)
     visual = torch.from_numpy(c.visual)
     if visual.shape[0] < window:
-        raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature frames, the model needs {window}")
+        step = "seconds" if state.inputs.per_second else "frames"
+        raise ValueError(f"clip {c.clip_id}: {visual.shape[0]} feature {step}, the model needs {window}")
     visual = visual[:window]
     out = _ClipSound(wav=np.zeros(0, np.float32), revoiced=np.zeros(0, np.float32))
     if state.inputs.output == "mel":
@@ -310,7 +324,7 @@ def _generate_clip(state: _GenerationState, item: tuple[EvalClip, EvalClip]) -> 
             visual,
             window=window,
             overlap=0,
-            samples_per_frame=settings.sample_rate / settings.fps,
+            samples_per_frame=settings.sample_rate / steps_per_second,
             num_samples=n,
             seed=seed,
             num_frames=window,

@@ -13,6 +13,7 @@ import numpy as np
 
 from v2s_models.data import dataset_fingerprint, read_manifest
 from v2s_models.evaluation.baselines import (
+    PER_SECOND_FEATURES,
     RETRIEVAL_BASELINE,
     SYSTEM,
     Background,
@@ -122,7 +123,8 @@ def evaluate(
             f"{package.paradigm!r} one (vocoders are scored by their own validation)"
         )
     # what the generating module writes decides vocoder and default lengths (a tower generates nothing)
-    output = None if package.paradigm == "correlation" else sound_model(package).model_inputs().output
+    inputs = None if package.paradigm == "correlation" else sound_model(package).model_inputs()
+    output = None if inputs is None else inputs.output
     name = name or str(package.config.get("name") or Path(str(model)).name)
     rows: list[dict[str, Any]] = []
     cats: list[dict[str, Any]] = []
@@ -240,11 +242,13 @@ def evaluate(
     }
     if out is not None:
         out = Path(out)
-        preset = "persecond" if package.paradigm == "correlation" else preset_of(package)
+        presets = [PER_SECOND_FEATURES] if inputs is None else [preset_of(package)]
+        if inputs is not None and inputs.per_second:  # its visual input: the per-second features
+            presets.append(PER_SECOND_FEATURES)
         manifest_rows = read_manifest(
             data.get("manifest", "data/prepared/manifest.jsonl"), split=split, root=root
         )
-        result.meta["data_fingerprint"] = dataset_fingerprint(manifest_rows, [preset], root)
+        result.meta["data_fingerprint"] = dataset_fingerprint(manifest_rows, presets, root)
         tmp = out.with_name(out.name + ".part")
         shutil.rmtree(tmp, ignore_errors=True)
         write_outputs(tmp, name, summary, rows, cats, result.meta)
