@@ -55,6 +55,8 @@ AuxType = Literal["lstm_last", "lstm_sample", "conv", "none"]
 AUX_TYPES: tuple[str, ...] = ("lstm_last", "lstm_sample", "conv", "none")
 UpsampleType = Literal["transposed", "resize_conv"]
 UPSAMPLE_TYPES: tuple[str, ...] = ("transposed", "resize_conv")
+DecoderInit = Literal["default", "icnr"]
+DECODER_INITS: tuple[str, ...] = ("default", "icnr")
 
 MEL_FRAMES_PER_VIDEO_FRAME = 4  # fixed by the decoder's two 2x up-sampling steps
 
@@ -215,6 +217,9 @@ class RegnetDecoder(nn.Module):
     mel frames until long training evens it out (Odena et al., "Deconvolution and checkerboard artifacts", 2016).
     `upsample="resize_conv"` repeats each frame (nearest neighbour) and then applies a k3 convolution: every output
     frame sees the same kernel, so the pattern cannot arise. Same widths, same receptive field order.
+
+    `init_icnr` (the generator's `decoder_init="icnr"`) keeps the paper's transposed layers but starts each one as
+    nearest-neighbour 2x up-sampling followed by a k3 convolution, so the decoder has no checkerboard at step 0.
     """
 
     def __init__(
@@ -223,6 +228,7 @@ class RegnetDecoder(nn.Module):
         super().__init__()
         if upsample not in UPSAMPLE_TYPES:
             raise ValueError(f"decoder_upsample must be one of {UPSAMPLE_TYPES}, got {upsample!r}")
+        self.upsample = upsample
         self.net = nn.Sequential(
             _upsample2x(in_dim, channels, upsample),  # T -> 2T
             nn.BatchNorm1d(channels),
@@ -238,6 +244,31 @@ class RegnetDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.transpose(1, 2))
+
+    @torch.no_grad()
+    def init_icnr(self, std: float = 0.02, generator: torch.Generator | None = None) -> None:
+        """Re-initialise every transposed convolution as nearest 2x up-sampling + a k3 convolution (ICNR-style).
+
+        A k3 kernel V (out, in, 3) is drawn ~ N(0, std) (the authors' scale) and folded into the k4 s2 p1 transposed
+        kernel W (in, out, 4): nearest up-sampling then V gives y[2m] = V0 x[m-1] + (V1 + V2) x[m] and
+        y[2m+1] = (V0 + V1) x[m] + V2 x[m+1], and the transposed layer gives y[2m] = W1 x[m] + W3 x[m-1] and
+        y[2m+1] = W0 x[m+1] + W2 x[m]; so W0 = V2, W1 = V1 + V2, W2 = V0 + V1, W3 = V0 (boundaries included). Biases
+        become 0. Training then moves the four taps freely, as in the paper's layer.
+        """
+        if self.upsample != "transposed":
+            raise ValueError(
+                f"decoder_init='icnr' initialises the transposed layers; got decoder_upsample={self.upsample!r}"
+            )
+        for m in self.net.modules():
+            if isinstance(m, nn.ConvTranspose1d):
+                assert m.kernel_size == (4,) and m.stride == (2,) and m.padding == (1,), f"{m=}"
+                v = torch.randn(m.out_channels, m.in_channels, 3, generator=generator) * std
+                v = v.to(device=m.weight.device, dtype=m.weight.dtype).transpose(0, 1)  # (in, out, 3)
+                m.weight.copy_(
+                    torch.stack([v[..., 2], v[..., 1] + v[..., 2], v[..., 0] + v[..., 1], v[..., 0]], -1)
+                )
+                if m.bias is not None:
+                    m.bias.zero_()
 
 
 def _upsample2x(in_ch: int, out_ch: int, kind: UpsampleType) -> nn.Module:
@@ -296,8 +327,13 @@ class RegnetGenerator(nn.Module):
         num_frames: int = 215,
         mel_frames: int = 860,
         decoder_upsample: UpsampleType = "transposed",
+        decoder_init: DecoderInit = "default",
+        output_bias: bool = False,
+        output_bias_init: float = 0.0,
     ) -> None:
         super().__init__()
+        if decoder_init not in DECODER_INITS:
+            raise ValueError(f"decoder_init must be one of {DECODER_INITS}, got {decoder_init!r}")
         if aux_type not in AUX_TYPES:
             raise ValueError(f"aux_type must be one of {AUX_TYPES}, got {aux_type!r}")
         if aux_type != "none" and aux_dim <= 0:
@@ -345,7 +381,16 @@ class RegnetGenerator(nn.Module):
         self.postnet = RegnetPostnet(
             n_mels=n_mels, channels=postnet_channels, num_convs=postnet_convs, kernel_size=postnet_kernel_size
         )
+        # output_bias: a learned per-band offset on the decoder's mel (so on both outputs), starting at
+        # output_bias_init. The decoder's last conv already has a per-band bias starting at 0, which Adam moves by
+        # about lr a step; at the demo's lr and length it does not reach the data's level (issue 13, item 4).
+        # Not in the paper; absent (no parameter) by default.
+        self.output_bias: nn.Parameter | None = (
+            nn.Parameter(torch.full((n_mels,), float(output_bias_init))) if output_bias else None
+        )
         init_regnet_weights(self)
+        if decoder_init == "icnr":
+            self.decoder.init_icnr()
 
     def regularizer(
         self, real_mel: torch.Tensor | None, batch: int, num_frames: int, ref: torch.Tensor
@@ -375,6 +420,8 @@ class RegnetGenerator(nn.Module):
         encoded = self.encoder(visual, noise)  # (B, T, encoder_out)
         aux = self.regularizer(real_mel, B, T, encoded)  # (B, T, aux_dim)
         mel_decoder = self.decoder(torch.cat([encoded, aux], dim=2))  # (B, n_mels, 4T)
+        if self.output_bias is not None:
+            mel_decoder = mel_decoder + self.output_bias[:, None]
         mel_postnet = mel_decoder + self.postnet(mel_decoder)
         assert mel_postnet.shape == (B, self.n_mels, MEL_FRAMES_PER_VIDEO_FRAME * T), f"{mel_postnet.shape=}"
         return RegnetOutput(mel_decoder=mel_decoder, mel_postnet=mel_postnet)
@@ -576,6 +623,7 @@ def count_parameters(module: nn.Module) -> int:
 
 __all__ = [
     "AUX_TYPES",
+    "DECODER_INITS",
     "PAPER_PARAMETER_COUNTS",
     "RegnetDiscriminator",
     "RegnetGenerator",

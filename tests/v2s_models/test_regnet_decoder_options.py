@@ -1,0 +1,88 @@
+"""REGNET generator options for issue 13 item 4: ICNR-style decoder initialisation and a learned output bias."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from v2s_models.regnet import RegnetDecoder, RegnetGenerator, regnet_debug
+
+
+def _debug_generator(**overrides: object) -> RegnetGenerator:
+    torch.manual_seed(0)
+    return RegnetGenerator(**{**regnet_debug()["generator"], **overrides})
+
+
+def _transposed_layers(decoder: RegnetDecoder) -> list[nn.ConvTranspose1d]:
+    return [m for m in decoder.modules() if isinstance(m, nn.ConvTranspose1d)]
+
+
+def _period2_step(decoder: RegnetDecoder, frames: int = 16, margin: int = 16) -> float:
+    """Largest |y[t] - y[t+1]| over the interior of the decoder's output for a time-constant input (eval mode)."""
+    decoder.eval()
+    x = torch.ones(2, frames, decoder.net[0].in_channels) * torch.randn(2, 1, decoder.net[0].in_channels)
+    with torch.no_grad():
+        y = decoder(x)  # (B, n_mels, 4 * frames)
+    assert y.shape[2] == 4 * frames, f"{y.shape=}"
+    inner = y[:, :, margin:-margin]
+    return float((inner[:, :, 1:] - inner[:, :, :-1]).abs().max() / y.abs().max())
+
+
+def test_icnr_transposed_layer_equals_nearest_upsampling_then_conv() -> None:
+    g = _debug_generator(decoder_init="icnr")
+    for layer in _transposed_layers(g.decoder):
+        w = layer.weight  # (in, out, 4)
+        v = torch.stack([w[..., 3], w[..., 2] - w[..., 3], w[..., 0]], -1).transpose(0, 1)  # (out, in, 3)
+        assert torch.allclose(w[..., 1], w[..., 0] + w[..., 2] - w[..., 3], atol=1e-7), "W1 != V1 + V2"
+        x = torch.randn(2, layer.in_channels, 7)
+        resize_conv = nn.functional.conv1d(nn.functional.interpolate(x, scale_factor=2), v, padding=1)
+        with torch.no_grad():
+            assert torch.allclose(layer(x), resize_conv + layer.bias[:, None], atol=1e-6), (
+                "not resize-conv at init"
+            )
+
+
+def test_icnr_decoder_maps_a_constant_input_to_a_constant_output_at_init() -> None:
+    icnr = _period2_step(_debug_generator(decoder_init="icnr").decoder)
+    default = _period2_step(_debug_generator().decoder)
+    assert icnr < 1e-5, f"icnr decoder output varies over time for a constant input: {icnr=}"
+    # The paper's N(0, 0.02) init alternates between two kernel halves: a frame-to-frame step of the output's order.
+    assert default > 0.05, f"expected the default init to show the period-2 pattern, {default=}"
+
+
+def test_icnr_keeps_the_parameters_and_rejects_resize_conv() -> None:
+    default, icnr = _debug_generator(), _debug_generator(decoder_init="icnr")
+    assert {k: v.shape for k, v in default.state_dict().items()} == {
+        k: v.shape for k, v in icnr.state_dict().items()
+    }
+    with pytest.raises(ValueError, match="decoder_init"):
+        _debug_generator(decoder_init="orthogonal")
+    with pytest.raises(ValueError, match="resize_conv"):
+        _debug_generator(decoder_init="icnr", decoder_upsample="resize_conv")
+
+
+def test_output_bias_default_off_is_identity() -> None:
+    implicit, explicit = _debug_generator(), _debug_generator(decoder_init="default", output_bias=False)
+    assert implicit.output_bias is None
+    assert list(implicit.state_dict()) == list(explicit.state_dict())
+    for (k, a), b in zip(implicit.state_dict().items(), explicit.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    visual, noise = torch.randn(2, 8, 16), torch.randn(2, 8)
+    assert torch.equal(implicit.generate(visual, noise), explicit.generate(visual, noise))
+
+
+def test_output_bias_shape_offset_and_gradient() -> None:
+    off, on = _debug_generator(), _debug_generator(output_bias=True, output_bias_init=0.3)
+    assert on.output_bias is not None and on.output_bias.shape == (16,), "one bias per mel band"
+    assert set(on.state_dict()) - set(off.state_dict()) == {"output_bias"}
+    assert torch.allclose(on.output_bias, torch.full((16,), 0.3))
+    visual, noise = torch.randn(2, 8, 16), torch.randn(2, 8)
+    off.eval(), on.eval()
+    with torch.no_grad():
+        a, b = off(visual, None, noise), on(visual, None, noise)
+    assert b.mel_postnet.shape == (2, 16, 32), f"{b.mel_postnet.shape=}"
+    assert torch.allclose(b.mel_decoder, a.mel_decoder + 0.3, atol=1e-6), "the bias shifts the decoder's mel"
+    on.train()
+    on(visual, torch.rand(2, 16, 32), noise).mel_postnet.mean().backward()
+    assert on.output_bias.grad is not None and on.output_bias.grad.abs().sum() > 0
