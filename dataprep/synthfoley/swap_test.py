@@ -124,6 +124,7 @@ def rank_direction_stats(
         "spearman": rho,
         "spearman_max": rho_max,
         "videos": len(per_video),
+        "pairs_finite": int(ok.sum()),
         "fraction_right": right / n,
         "fraction_wrong": wrong / n,
         "fraction_tied": tied / n,
@@ -374,7 +375,7 @@ def _fmt(v: Any) -> str:
 def markdown(doc: dict[str, Any]) -> str:
     """The swap test's tables (figures, then the estimator's validation) as markdown."""
     cols = ["system", "category", "parameter", "spearman", "spearman_max", "fraction_right", "fraction_wrong",
-            "fraction_tied", "videos", "videos_nan", "sim_reference", "sim_real", "sim_reference_wins",
+            "fraction_tied", "videos", "videos_nan", "pairs_finite", "sim_reference", "sim_real", "sim_reference_wins",
             "low_reference", "low_value", "high_reference", "high_value"]  # fmt: skip
     lines = [
         "# Timbre swap test",
