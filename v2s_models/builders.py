@@ -13,6 +13,7 @@ from torch import nn
 from v2s_models import (
     correlation,
     regnet,
+    regnet_presets,
     varietysound,
     varietysound_discriminators,
     visual_samplernn,
@@ -25,9 +26,9 @@ from v2s_models.vocoders.hifigan_io import load_pretrained_hifigan
 def _regnet_kwargs(preset: str, part: str) -> dict[str, Any]:
     name = preset if preset.startswith("regnet_") else f"regnet_{preset}"
     try:
-        return dict(regnet.PRESETS[name]()[part])
+        return dict(regnet_presets.PRESETS[name]()[part])
     except KeyError:
-        known = sorted(p.removeprefix("regnet_") for p in regnet.PRESETS)
+        known = sorted(p.removeprefix("regnet_") for p in regnet_presets.PRESETS)
         raise ValueError(f"unknown REGNET preset {preset!r}; known: {known}") from None
 
 

@@ -25,8 +25,9 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator, build_regnet, count_parameters
+from v2s_models.regnet import RegnetDiscriminator, RegnetGenerator
 from v2s_models.regnet_losses import PAPER_LOSS_WEIGHTS, regnet_discriminator_loss, regnet_generator_loss
+from v2s_models.regnet_presets import build_regnet, count_parameters
 
 AUTHORS_CLIPS_PER_S = 0.67
 VIDEO_FPS = 21.5  # RegNet convention: T video frames last T / 21.5 s

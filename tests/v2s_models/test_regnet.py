@@ -7,17 +7,9 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from v2s_models.regnet import (
-    AUX_TYPES,
-    PAPER_PARAMETER_COUNTS,
-    RegnetDiscriminator,
-    RegnetGenerator,
-    RegnetOutput,
-    build_regnet,
-    count_parameters,
-    regnet_debug,
-)
+from v2s_models.regnet import AUX_TYPES, RegnetDiscriminator, RegnetGenerator, RegnetOutput
 from v2s_models.regnet_losses import PAPER_LOSS_WEIGHTS, regnet_discriminator_loss, regnet_generator_loss
+from v2s_models.regnet_presets import PAPER_PARAMETER_COUNTS, build_regnet, count_parameters, regnet_debug
 
 
 @pytest.fixture(autouse=True)

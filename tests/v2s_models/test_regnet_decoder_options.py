@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from v2s_models.regnet import RegnetDecoder, RegnetGenerator, regnet_debug
+from v2s_models.regnet import RegnetDecoder, RegnetGenerator
+from v2s_models.regnet_presets import regnet_debug
 
 
 def _debug_generator(**overrides: object) -> RegnetGenerator:
