@@ -58,3 +58,30 @@ def test_a_generator_needing_a_sample_count_logs_no_signature(tmp_path: Path) ->
         settings=DataSettings(name="zhou_test", fps=15.6, sample_rate=4000),
     )
     assert registry._signature(load_package(package)) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "component"),
+    [
+        ("tower", {"_component_": "v2s_models.builders.correlation_tower", "preset": "debug"}),
+        ("generator", {"_component_": "v2s_models.builders.hifigan_generator", "preset": "debug"}),
+    ],
+)
+def test_a_package_that_makes_no_sound_from_video_logs_no_signature(
+    tmp_path: Path, name: str, component: dict
+) -> None:
+    """The filter stage's correlation tower and a vocoder are logged like any model, without a signature (the
+    demo's `filter` stage stopped on this once: the signature asked the tower for its SoundModel)."""
+    from v2s_models.config import instantiate
+    from v2s_models.package import load_package, save_package
+
+    paradigm = "correlation" if name == "tower" else "vocoder"
+    package = save_package(
+        tmp_path / name,
+        paradigm=paradigm,
+        config={"name": name, "paradigm": paradigm, "model": {name: component}},
+        data_settings=DataSettings(name="regnet"),
+        features={},
+        modules={name: instantiate(component)},
+    )
+    assert registry._signature(load_package(package)) == (None, None)

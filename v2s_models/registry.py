@@ -40,7 +40,7 @@ import yaml
 
 from v2s_models import model_card
 from v2s_models.config import build_component
-from v2s_models.interface import check_reference, sound_model
+from v2s_models.interface import check_reference, is_sound_model, sound_model
 from v2s_models.lineage import TAG_PREFIX as LINEAGE_TAG_PREFIX
 from v2s_models.lineage import describe_lineage
 from v2s_models.package import META_FILE, ModelPackage, check_components, load_package, save_package
@@ -305,13 +305,16 @@ EXAMPLE_FRAMES = 8  # frames of the logged input example: its shape and type, no
 
 def _signature(package: ModelPackage) -> tuple[Any, Any]:
     """The pyfunc's signature and a small input example (zeros of the right shapes and type), from the
-    generating module's `model_inputs()`; (None, None) for waveform models (they need a sample count).
+    generating module's `model_inputs()`; (None, None) for waveform models (they need a sample count) and for
+    packages with no `SoundModel` (the correlation tower, a vocoder).
 
     Mel models: visual (B, T, visual_dim) -> mel (B, n_mels, M * T); with a reference (VarietySound):
     {"visual": (B, T, visual_dim), "reference_mel": (B, n_mels, L)} -> mel."""
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ParamSchema, ParamSpec, Schema, TensorSpec
 
+    if not any(is_sound_model(m) for m in package.modules.values()):
+        return None, None  # a package that makes no sound from video: the correlation tower, a vocoder
     inputs = sound_model(package).model_inputs()
     if inputs.output != "mel":
         return None, None
