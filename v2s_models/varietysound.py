@@ -178,6 +178,7 @@ class VarietySoundGenerator(nn.Module):
         resample_max_segment: int = 32,
         resample_min_scale: float = 0.5,
         resample_max_scale: float = 1.5,
+        timbre_pooling: str = "last",
         # background encoder
         background_lstm_layers: int = 2,
         background_lstm_hidden: int = 128,
@@ -236,6 +237,7 @@ class VarietySoundGenerator(nn.Module):
                 max_segment=resample_max_segment,
                 min_scale=resample_min_scale,
                 max_scale=resample_max_scale,
+                pooling=timbre_pooling,
                 leaky_slope=leaky_slope,
             )
             in_dim += self.acoustic_encoder.out_dim

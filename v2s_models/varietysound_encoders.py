@@ -8,6 +8,10 @@ from torch import Tensor, nn
 
 from v2s_models.modules.sgau import ResampleSpec, SelfGatedAcousticUnit
 
+TIMBRE_POOLINGS = ("last", "mean", "max")
+"""How the acoustic encoder turns its BiLSTM's outputs into one timbre vector: 'last' (the paper's final
+hidden states), or the mean / max of the outputs over time."""
+
 # ----------------------------------------------------------------------------------------------------------
 # Input checks (ValueError naming the input and the problem)
 
@@ -137,11 +141,15 @@ class AcousticEncoder(nn.Module):
         max_segment: int = 32,
         min_scale: float = 0.5,
         max_scale: float = 1.5,
+        pooling: str = "last",
         leaky_slope: float = 0.2,
     ) -> None:
         super().__init__()
         if units < 1:
             raise ValueError(f"the acoustic encoder needs at least one SGAU, got {units=}")
+        if pooling not in TIMBRE_POOLINGS:
+            raise ValueError(f"timbre pooling must be one of {TIMBRE_POOLINGS}, got {pooling!r}")
+        self.pooling = pooling
         self.n_mels = n_mels
         self.resample = resample
         self.resample_in_eval = resample_in_eval
@@ -170,13 +178,20 @@ class AcousticEncoder(nn.Module):
         return self.resample and (self.training or self.resample_in_eval)
 
     def timbre(self, mel: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """The timbre vector: mel (B, n_mels, L) -> (B, 2 * lstm_hidden)."""
+        """The timbre vector: mel (B, n_mels, L) -> (B, 2 * lstm_hidden).
+
+        Pooling 'last' (the paper) keeps the BiLSTM's final hidden states; 'mean' / 'max' pool its outputs
+        over time, which lets a few loud frames (a hammer's strikes in a mostly quiet clip) set the vector.
+        """
         _check_mel(mel, self.n_mels, "reference_mel")
         spec = self.spec if self.resampling_active else None
         x, c = mel, mel  # "self-gated": the first unit gets the same tensor at both inputs
         for unit in self.units:
             x, c = unit(x, c, spec=spec, generator=generator)  # (B, channels, L) each
-        return _last_hidden(self.lstm, x.transpose(1, 2))
+        if self.pooling == "last":
+            return _last_hidden(self.lstm, x.transpose(1, 2))
+        h, _ = self.lstm(x.transpose(1, 2))  # (B, L, 2 * lstm_hidden)
+        return h.mean(dim=1) if self.pooling == "mean" else h.amax(dim=1)
 
     def forward(self, mel: Tensor, *, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
         return self.timbre(mel, generator=generator).unsqueeze(1).expand(-1, num_frames, -1)
