@@ -122,6 +122,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             generate_seconds=args.generate_seconds,
+            excerpt_seconds=args.excerpt_seconds,
             retrieval_clips=args.retrieval_clips,
             retrieval_seconds=args.retrieval_seconds,
             background=args.background,
@@ -304,6 +305,13 @@ def add_evaluate(sub: Any) -> None:
         default=None,
         help="generate and score only the first S seconds "
         "(default: the whole window; 2 s for SampleRNN models, which sample one by one)",
+    )
+    ev.add_argument(
+        "--excerpt-seconds",
+        type=float,
+        default=None,
+        help="also score every system on the first S seconds of each clip (metrics.json 'excerpt'; "
+        "SampleRNN models then generate S seconds), to compare models on the same excerpts",
     )
     ev.add_argument(
         "--retrieval-clips", type=int, default=32, help="clips in the retrieval experiment (default 32)"

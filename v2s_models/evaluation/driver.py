@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from v2s_models.evaluation.baselines import (
     SYSTEM,
     Background,
     EvalClip,
+    Synthesis,
     fit_length,
     load_clips,
     preset_of,
@@ -47,10 +49,12 @@ class Evaluation:
     seconds: dict[str, float] = field(default_factory=dict)
     run_id: str | None = None  # the MLflow run that trained the model, when the package records it
     meta: dict[str, Any] = field(default_factory=dict)
+    # every system scored on the first `seconds` of each clip (`excerpt_seconds`): {"seconds", "summary"}
+    excerpt: dict[str, Any] | None = None
 
 
 def _check_settings(**values: Any) -> None:
-    for what in ("generate_seconds", "retrieval_seconds"):
+    for what in ("generate_seconds", "retrieval_seconds", "excerpt_seconds"):
         value = values[what]
         if value is not None and not value > 0.0:
             raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
@@ -83,6 +87,7 @@ def evaluate(
     bootstrap_sets: int = 200,
     standard_settings: Mapping[str, Any] | None = None,
     cluster: str | None = None,
+    excerpt_seconds: float | None = None,
 ) -> Evaluation:
     """Evaluates `model` (package folder, checkpoint or MLflow URI) on `split`; writes `out` if given.
 
@@ -99,12 +104,16 @@ def evaluate(
     network whose weights it finds (none: no such figures); `meta["standard_weights"]` says which are official.
     cluster: where each clip is generated and scored (`evaluation.cluster`): None in this process, "local" a
     Ray instance started for it, or a Ray address; the figures are the same on every path (the set-level
-    figures, the retrieval baseline and the likelihood scoring run here).
+    figures, the retrieval baseline and the likelihood scoring run here). excerpt_seconds: every system
+    (model, baselines, control) is also scored on the first `excerpt_seconds` of each clip
+    (`Evaluation.excerpt`), so that models that generate only that much (SampleRNN: its default
+    `generate_seconds`) can be compared with the others on the same excerpts.
     """
 
     _check_settings(
         generate_seconds=generate_seconds,
         retrieval_seconds=retrieval_seconds,
+        excerpt_seconds=excerpt_seconds,
         max_clips=max_clips,
         retrieval_clips=retrieval_clips,
         samples=samples,
@@ -132,6 +141,7 @@ def evaluate(
     systems: dict[str, dict[str, np.ndarray]] = {}
     protocol: dict[str, Any] = {}
     has_references = False
+    excerpt: dict[str, Any] | None = None
     t1 = time.perf_counter()
     if package.paradigm == "correlation":
         found, info = tower_retrieval(
@@ -143,7 +153,7 @@ def evaluate(
     else:
         clips = load_clips(package, root=root, split=split, max_clips=max_clips, seed=seed)
         if generate_seconds is None and output == "waveform":
-            generate_seconds = 2.0
+            generate_seconds = excerpt_seconds or 2.0
         with ClipRunner(cluster) as runner:  # Ray, when asked for, runs from here until the clips are scored
             synthesis = synthesize(
                 package,
@@ -176,6 +186,17 @@ def evaluate(
         summary = summarize(
             rows, embeddings, real_embeddings, n_boot=bootstrap, n_boot_sets=bootstrap_sets, seed=seed
         )
+        if excerpt_seconds is not None:
+            excerpt = score_excerpt(
+                package,
+                clips,
+                synthesis,
+                summary,
+                excerpt_seconds,
+                n_boot=bootstrap,
+                n_boot_sets=bootstrap_sets,
+                seed=seed,
+            )
         cats = per_category(rows, n_boot=bootstrap, seed=seed)
         categories = [c.category for c in clips]
         real = [c.real_wav for c in clips]
@@ -222,6 +243,7 @@ def evaluate(
         out=None,
         seconds=seconds,
         run_id=package.extra.get("mlflow_run_id"),
+        excerpt=excerpt,
     )
     data = package.config.get("data") or {}
     result.meta = {
@@ -251,7 +273,7 @@ def evaluate(
         result.meta["data_fingerprint"] = dataset_fingerprint(manifest_rows, presets, root)
         tmp = out.with_name(out.name + ".part")
         shutil.rmtree(tmp, ignore_errors=True)
-        write_outputs(tmp, name, summary, rows, cats, result.meta)
+        write_outputs(tmp, name, summary, rows, cats, result.meta, excerpt=excerpt)
         if clips:
             write_samples(tmp, name, clips, systems, package.data_settings.sample_rate, samples)
         seconds["write_s"] = time.perf_counter() - t3
@@ -260,3 +282,32 @@ def evaluate(
         tmp.replace(out)
         result.out = out
     return result
+
+
+def score_excerpt(
+    package: Any,
+    clips: list[EvalClip],
+    synthesis: Synthesis,
+    summary: Mapping[str, Mapping[str, Interval]],
+    seconds: float,
+    *,
+    n_boot: int,
+    n_boot_sets: int,
+    seed: int,
+) -> dict[str, Any]:
+    """{"seconds", "summary"}: every system's figures on the first `seconds` of each clip (the real audio and
+    every system's sound cut to them, scored as the whole evaluation is). When the evaluation already scored
+    no more than that (a SampleRNN model generating `seconds`), its own summary is the excerpt's."""
+    sr = package.data_settings.sample_rate
+    n = min(len(clips[0].real_wav), int(round(seconds * sr))) if clips else 0
+    if not clips or all(len(c.real_wav) <= n for c in clips):
+        seconds_scored = len(clips[0].real_wav) / sr if clips else seconds
+        return {"seconds": seconds_scored, "summary": {s: dict(m) for s, m in summary.items()}}
+    cut = [dataclasses.replace(c, real_wav=fit_length(c.real_wav, n)) for c in clips]
+    trimmed = Synthesis(
+        systems={s: {k: fit_length(w, n) for k, w in wavs.items()} for s, wavs in synthesis.systems.items()},
+        references=synthesis.references,  # the mels (whole-window MCD) are not cut: no mel figures here
+    )
+    rows, embeddings, real_embeddings = score_clips(package, cut, trimmed)
+    excerpt = summarize(rows, embeddings, real_embeddings, n_boot=n_boot, n_boot_sets=n_boot_sets, seed=seed)
+    return {"seconds": n / sr, "summary": excerpt}

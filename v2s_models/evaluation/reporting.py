@@ -112,20 +112,45 @@ def summary_rows(name: str, summary: Mapping[str, Mapping[str, Interval]]) -> li
     return [{"system": name if s == SYSTEM else s, **summary[s]} for s in order if s in summary]
 
 
-def metrics_document(
-    name: str, summary: Mapping[str, Mapping[str, Interval]], meta: Mapping[str, Any]
-) -> dict[str, Any]:
-    """metrics.json: {"model", meta..., "systems": {system: {metric: {"value", "ci95": [low, high]}}}}."""
-    systems = {
+def _systems_document(
+    name: str, summary: Mapping[str, Mapping[str, Interval]]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
         r["system"]: {k: v.as_dict() for k, v in r.items() if k != "system"}
         for r in summary_rows(name, summary)
     }
-    return {"model": name, **dict(meta), "systems": systems}
+
+
+def metrics_document(
+    name: str,
+    summary: Mapping[str, Mapping[str, Interval]],
+    meta: Mapping[str, Any],
+    excerpt: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """metrics.json: {"model", meta..., "systems": {system: {metric: {"value", "ci95": [low, high]}}}}, and
+    with `excerpt` ({"seconds", "summary"}: every system on the first seconds of each clip) also
+    "excerpt": {"seconds", "systems": {...}} in the same form."""
+    doc = {"model": name, **dict(meta), "systems": _systems_document(name, summary)}
+    if excerpt is not None:
+        doc["excerpt"] = {
+            "seconds": float(excerpt["seconds"]),
+            "systems": _systems_document(name, excerpt["summary"]),
+        }
+    return doc
+
+
+def read_excerpt(doc: Mapping[str, Any]) -> tuple[float, dict[str, dict[str, Interval]]] | None:
+    """metrics.json's excerpt (every system on the first seconds of each clip) as (seconds, systems), or
+    None for an evaluation without one."""
+    excerpt = doc.get("excerpt")
+    if not isinstance(excerpt, Mapping):
+        return None
+    return float(excerpt["seconds"]), read_summary(excerpt)
 
 
 def read_summary(doc: Mapping[str, Any]) -> dict[str, dict[str, Interval]]:
     """metrics.json's systems back as Intervals (a bare number, from an evaluation made before intervals,
-    becomes an Interval with NaN bounds)."""
+    becomes an Interval with NaN bounds); `doc` may also be its `excerpt` section."""
     out: dict[str, dict[str, Interval]] = {}
     for system, metrics in doc["systems"].items():
         out[system] = {}
@@ -179,12 +204,15 @@ def write_outputs(
     rows: Sequence[Mapping[str, Any]],
     cats: Sequence[Mapping[str, Any]],
     meta: Mapping[str, Any],
+    excerpt: Mapping[str, Any] | None = None,
 ) -> None:
-    """metrics.json, per_clip.csv, table.{md,csv}, per_category.{md,csv}, plots/ into `out` (files replaced)."""
+    """metrics.json, per_clip.csv, table.{md,csv}, per_category.{md,csv}, plots/ into `out` (files replaced);
+    with `excerpt` ({"seconds", "summary"}) metrics.json and table.md also hold every system's figures on the
+    first seconds of each clip."""
     out.mkdir(parents=True, exist_ok=True)
     table = summary_rows(name, summary)
     cols = ["system", *ordered_columns({k for r in table for k in r} - {"system"})]
-    doc = metrics_document(name, summary, meta)
+    doc = metrics_document(name, summary, meta, excerpt)
     (out / "metrics.json").write_text(json.dumps(doc, indent=2, sort_keys=False, allow_nan=True) + "\n")
     write_csv(out / "table.csv", table, cols)
     protocol = ", ".join(f"{k} {v}" for k, v in (meta.get("protocol") or {}).items())
@@ -199,6 +227,13 @@ def write_outputs(
         "",
         markdown_table(table, cols),
     ]
+    if excerpt is not None:
+        short = summary_rows(name, excerpt["summary"])
+        lines += [
+            f"## Every system on the first {float(excerpt['seconds']):g} s of each clip",
+            "",
+            markdown_table(short, ["system", *ordered_columns({k for r in short for k in r} - {"system"})]),
+        ]
     (out / "table.md").write_text("\n".join(lines))
     renamed = _with_name(rows, name)
     clip_cols = [*ROW_KEYS, *ordered_columns({k for r in renamed for k in r} - set(ROW_KEYS))]

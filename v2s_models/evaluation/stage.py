@@ -23,6 +23,7 @@ from v2s_models.evaluation.reporting import (
     comparison_markdown,
     markdown_table,
     ordered_columns,
+    read_excerpt,
     read_summary,
     write_csv,
 )
@@ -43,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "bootstrap": 1000,
     "bootstrap_sets": 200,
     "cluster": None,  # where the clips run: None in the stage's process, "local" or a Ray address
+    # every system also scored on the first S s of each clip (results.md's same-excerpt table); SampleRNN
+    # models generate only those S s (None: 2 s for them, and no excerpt table)
+    "excerpt_seconds": None,
 }
 
 
@@ -302,6 +306,7 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
         bootstrap_sets=int(cfg["bootstrap_sets"]),
         standard_settings=standard_settings(root),
         cluster=cfg["cluster"],
+        excerpt_seconds=cfg["excerpt_seconds"],
     )
     if result.out is not None:
         (result.out / HEADLINE_FILE).write_text(json.dumps(headline(result), indent=2) + "\n")
@@ -384,6 +389,8 @@ def report_stage(*, root: Path) -> Path:
         if weights
         else ""
     )
+    excerpts, excerpt_rows = excerpt_section(docs)
+    write_csv(results / EXCERPT_CSV, excerpt_rows, EXCERPT_COLUMNS)
     (results / "results.md").write_text(
         "# Results of every default model beside the baselines\n\n"
         "Made by `dvc repro` (stage `report`); each model's own tables are in evaluations/<model>/. Each figure: "
@@ -391,12 +398,60 @@ def report_stage(*, root: Path) -> Path:
         + standard_note
         + "\n\n"
         + markdown_table(rows, short)
+        + ("\n" + excerpts if excerpts else "")
         + ("\n" + section if section else "")
     )
     (results / "papers.md").write_text(paper_tables(docs, read_listening(root)))
     log_results_to_mlflow(results, rows, root=root)
     print((results / "results.md").read_text(), flush=True)
     return results / "results.md"
+
+
+EXCERPT_CSV = "results_excerpt.csv"  # results/results_excerpt.csv: the same-excerpt table (columns below)
+EXCERPT_COLUMNS = [
+    "seconds",
+    "evaluation",
+    "system",
+    "onset_f1",
+    "onset_precision",
+    "onset_recall",
+    "av_offset_ms",
+    "av_offset_abs_ms",
+    "mcd_db",
+    "timbre_sim_real",
+    "fd_soundnet",
+    "kl_soundnet",
+]
+
+
+def excerpt_section(docs: Sequence[Mapping[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The report's same-excerpt table(s): every evaluation that scored its systems on the first S s of each
+    clip (`evaluate.excerpt_seconds`), model rows and baselines, one table per S; ('', []) when none did."""
+    by_seconds: dict[float, list[dict[str, Any]]] = {}
+    for doc in docs:
+        found = read_excerpt(doc)
+        if found is None:
+            continue
+        seconds, systems = found
+        for system, metrics in systems.items():
+            by_seconds.setdefault(round(seconds, 3), []).append(
+                {"seconds": round(seconds, 3), "evaluation": doc["model"], "system": system, **metrics}
+            )
+    parts, all_rows = [], []
+    for seconds, rows in sorted(by_seconds.items()):
+        models = sorted({str(r["evaluation"]) for r in rows})
+        parts.append(
+            f"## Every default model on the same excerpts: the first {seconds:g} s of each test clip\n\n"
+            f"{', '.join(models)} and their baselines, scored on the first {seconds:g} s of the same test "
+            "clips (the real track, every model's sound and every baseline cut to them). SampleRNN models "
+            "generate sample by sample and only these seconds; the mel models' whole-clip figures are in the "
+            "table above. Onset tolerance: one video frame of the model's data preset (1/21.5 s for `regnet`, "
+            "1/15.6 s for `zhou`); each evaluation's baselines are scored at its model's preset (rate, "
+            "tolerance), so compare a model with the baselines of its own rows.\n\n"
+            + markdown_table(rows, [c for c in EXCERPT_COLUMNS if c != "seconds"])
+        )
+        all_rows += rows
+    return "\n".join(parts), all_rows
 
 
 def log_results_to_mlflow(results: Path, rows: Sequence[Mapping[str, Any]], *, root: Path) -> str:
@@ -420,7 +475,7 @@ def log_results_to_mlflow(results: Path, rows: Sequence[Mapping[str, Any]], *, r
         figures = {k: v for k, v in r.items() if isinstance(v, Interval)}
         metrics.update(_flat_metrics(f"{r['evaluation']}/{r['system']}", figures))
     tracker.log_metrics(metrics, step=0)
-    for f in ("results.md", "results.csv", "papers.md"):
+    for f in ("results.md", "results.csv", EXCERPT_CSV, "papers.md"):
         tracker.log_artifact(results / f)
     tracker.end("FINISHED")
     return tracker.run_id
