@@ -111,7 +111,14 @@ DATA_KEYS: dict[str, tuple[str, ...]] = {
     ),
 }
 TRAIN_KEYS: dict[str, tuple[str, ...]] = {
-    "gan_mel": ("tdad_shift", "artifact_clips", "griffin_lim_iters", "val_seed", "val_background"),
+    "gan_mel": (
+        "tdad_shift",
+        "artifact_clips",
+        "griffin_lim_iters",
+        "val_seed",
+        "val_background",
+        "bn_recalibrate",
+    ),
     "autoregressive": (
         "tbptt_chunk",
         "grad_clip",

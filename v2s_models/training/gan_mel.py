@@ -45,7 +45,10 @@ Solver-specific options (`cfg['train']`, all optional): `tdad_shift` [min, max] 
 (default 4), `griffin_lim_iters` (default 32), `val_seed` (default 0: the noise / resampling draws of
 validation and artifacts), `val_background` (VarietySound: `silence`, the default, or `real`: validation and
 artifacts give the generator the clip's own mel as background, VarietySound's Table 8 "w Bi" row; the metrics
-then no longer measure vision-only generation).
+then no longer measure vision-only generation), `bn_recalibrate` (default false: true re-estimates the generator's
+BatchNorm running statistics over the train split before every validation, and at the end of an epoch without
+one, so validation, checkpoints and the package generate with statistics of the final weights;
+`recalibrate_batchnorm`, `training/batchnorm.py`; not in the papers).
 
 Artifacts (`write_artifacts`): for a few validation clips taken across categories, generated-vs-real mel PNGs,
 Griffin-Lim wavs and mp4s with the generated soundtrack on the source video (`training/artifacts.py`).
@@ -70,6 +73,7 @@ from v2s_models.metrics.mcd import mel_cepstral_distortion
 from v2s_models.settings import DataSettings
 from v2s_models.training import artifacts, gan_regnet, gan_varietysound
 from v2s_models.training.base import Solver
+from v2s_models.training.batchnorm import reestimating_batchnorm, set_batchnorm_train
 from v2s_models.training.gan_system import GanSystem, GenerationInputs, gan_system_for
 from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 
@@ -158,6 +162,10 @@ class GanMelSolver(Solver):
             raise ValueError(
                 f"train.val_background: expected 'silence' or 'real', got {self.val_background!r}"
             )
+        self.bn_recalibrate = train_opts.get("bn_recalibrate", False)
+        if not isinstance(self.bn_recalibrate, bool):
+            raise ValueError(f"train.bn_recalibrate: expected true or false, got {self.bn_recalibrate!r}")
+        self._recalibrated = False  # since the last training step
         self.gan: GanSystem = system(self)
         self.system = self.gan.name
         self.gan.check_components()
@@ -169,6 +177,7 @@ class GanMelSolver(Solver):
             )
         self.val_split_used: str | None = None
         self._val_set: Dataset | None = None
+        self._train_set: Dataset | None = None
 
     def _build_modules(self, model: Mapping[str, Any]) -> type[GanSystem]:
         """Builds the generator, finds its `GanSystem`, checks `model`'s components against it and builds the
@@ -220,6 +229,7 @@ class GanMelSolver(Solver):
         rows = read_manifest(data["manifest"], split=data.get("train_split", "train"), **select)
         train = MelVisualDataset(rows, root=self.root, preset=preset, visual_part=part)
         self._check_data(train[0], preset, part)
+        self._train_set = train
 
         val_split = data.get("val_split", "val")
         val: Dataset | None = None
@@ -299,13 +309,39 @@ class GanMelSolver(Solver):
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, float]:
         visual, mel = self._batch(batch)
+        self._recalibrated = False
         return self.gan.train_step(visual, mel)
+
+    def end_epoch(self) -> None:
+        if self.bn_recalibrate and not self._recalibrated:  # no validation this epoch
+            self.recalibrate_batchnorm()
+        super().end_epoch()
+
+    def recalibrate_batchnorm(self) -> dict[str, Any]:
+        """Re-estimates the generator's BatchNorm running statistics (`training/batchnorm.py`): vision-only
+        generation as in `validate` (eval mode, seeded noise / references), BatchNorm layers in train mode with
+        a cumulative average, over the train split in order, in batches of `batch_size`. Returns
+        {"layers": BatchNorm layers re-estimated (0: nothing changed), "clips": clips seen, "split"}."""
+        train = self._train_set if self._train_set is not None else self.datasets()[0]
+        loader = DataLoader(train, batch_size=int(self.cfg["batch_size"]), collate_fn=collate_dicts)
+        clips = 0
+        with reestimating_batchnorm(self.unwrapped("generator")) as layers:
+            if layers:
+                for out in self.generate_batches(loader, batchnorm_train=True):
+                    clips += len(out["clip_id"])
+        self._recalibrated = True
+        split = self.cfg["data"].get("train_split", "train")
+        return {"layers": len(layers), "clips": clips, "split": split}
 
     # -------------------------------------------------------------------------------------- generation
     @contextlib.contextmanager
-    def _eval_mode(self) -> Iterator[None]:
+    def _eval_mode(self, *, batchnorm_train: bool = False) -> Iterator[None]:
+        """Eval mode without gradients (the generator's BatchNorm layers in train mode when `batchnorm_train`);
+        the modules' modes come back on exit."""
         modes = {k: m.training for k, m in self.modules.items()}
         self.train(False)
+        if batchnorm_train:
+            set_batchnorm_train(self.unwrapped("generator"))
         try:
             with torch.no_grad():
                 yield
@@ -329,7 +365,12 @@ class GanMelSolver(Solver):
         return refs, mels
 
     def generate_batches(
-        self, loader: DataLoader, *, clip_ids: Collection[str] | None = None, own_reference: bool = False
+        self,
+        loader: DataLoader,
+        *,
+        clip_ids: Collection[str] | None = None,
+        own_reference: bool = False,
+        batchnorm_train: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Vision-only generation over `loader` (only the clips in `clip_ids` when given), batch by batch, in
         eval mode without gradients.
@@ -342,13 +383,14 @@ class GanMelSolver(Solver):
         is a function of the weights, the loader and the selection alone. own_reference (VarietySound): also
         yield "generated_own_reference", each clip generated with its own mel as the timbre reference (the
         paper's "original pairs", Tables 7-8), drawn from a second generator with the same seed so that
-        "generated" is unchanged.
+        "generated" is unchanged. batchnorm_train: the generator's BatchNorm layers run in train mode (batch
+        statistics, updating the running ones: `recalibrate_batchnorm`).
         """
         rng = torch.Generator().manual_seed(self.val_seed)
         rng_own = torch.Generator().manual_seed(self.val_seed)
         own_reference = own_reference and self.gan.takes_reference
         refs, ref_mels = self._references(loader) if self.gan.takes_reference else ({}, {})
-        with self._eval_mode():
+        with self._eval_mode(batchnorm_train=batchnorm_train):
             for batch in loader:
                 keep = [i for i, c in enumerate(batch["clip_id"]) if clip_ids is None or c in clip_ids]
                 if not keep:
@@ -397,7 +439,10 @@ class GanMelSolver(Solver):
 
     # -------------------------------------------------------------------------------------- validation
     def validate(self, loader: DataLoader) -> dict[str, float]:
-        """Vision-only metrics over `loader` (see the module docstring for their meaning)."""
+        """Vision-only metrics over `loader` (see the module docstring for their meaning); with
+        `train.bn_recalibrate` the BatchNorm statistics are re-estimated first."""
+        if self.bn_recalibrate:
+            self.recalibrate_batchnorm()
 
         sums = {"mel_l1": 0.0, "mel_mse": 0.0, "energy_corr": 0.0, "onset_corr": 0.0, "mcd_db": 0.0}
         own_reference = self.gan.takes_reference
