@@ -53,8 +53,9 @@ from v2s_models.interface import ModelInputs
 
 AuxType = Literal["lstm_last", "lstm_sample", "conv", "none"]
 AUX_TYPES: tuple[str, ...] = ("lstm_last", "lstm_sample", "conv", "none")
-UpsampleType = Literal["transposed", "resize_conv"]
-UPSAMPLE_TYPES: tuple[str, ...] = ("transposed", "resize_conv")
+UpsampleType = Literal["transposed", "transposed_blur", "resize_conv"]
+UPSAMPLE_TYPES: tuple[str, ...] = ("transposed", "transposed_blur", "resize_conv")
+TRANSPOSED_TYPES: tuple[str, ...] = ("transposed", "transposed_blur")
 DecoderInit = Literal["default", "icnr"]
 DECODER_INITS: tuple[str, ...] = ("default", "icnr")
 
@@ -217,6 +218,10 @@ class RegnetDecoder(nn.Module):
     mel frames until long training evens it out (Odena et al., "Deconvolution and checkerboard artifacts", 2016).
     `upsample="resize_conv"` repeats each frame (nearest neighbour) and then applies a k3 convolution: every output
     frame sees the same kernel, so the pattern cannot arise. Same widths, same receptive field order.
+    `upsample="transposed_blur"` keeps the paper's layer and follows it with a fixed binomial blur [1, 2, 1] / 4
+    over time (`BinomialBlur`, no parameters): its response is 0 at half the frame rate, so a period-2 pattern of
+    each layer's output is removed whatever the weights learn (the first layer's period 2 is the mel's period 4).
+    The paper's parameters are unchanged; the blur smooths the mel over about one frame (1/4 video frame).
 
     `init_icnr` (the generator's `decoder_init="icnr"`) keeps the paper's transposed layers but starts each one as
     nearest-neighbour 2x up-sampling followed by a k3 convolution, so the decoder has no checkerboard at step 0.
@@ -255,7 +260,7 @@ class RegnetDecoder(nn.Module):
         y[2m+1] = W0 x[m+1] + W2 x[m]; so W0 = V2, W1 = V1 + V2, W2 = V0 + V1, W3 = V0 (boundaries included). Biases
         become 0. Training then moves the four taps freely, as in the paper's layer.
         """
-        if self.upsample != "transposed":
+        if self.upsample not in TRANSPOSED_TYPES:
             raise ValueError(
                 f"decoder_init='icnr' initialises the transposed layers; got decoder_upsample={self.upsample!r}"
             )
@@ -271,10 +276,28 @@ class RegnetDecoder(nn.Module):
                     m.bias.zero_()
 
 
+class BinomialBlur(nn.Module):
+    """Fixed [1, 2, 1] / 4 low-pass over time, per channel: (B, C, L) -> (B, C, L), edges replicated.
+
+    Gain 1 at DC, 0.5 at a period of 4 frames, 0 at a period of 2: an anti-alias after a stride-2 up-sampling.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("kernel", torch.tensor([[[0.25, 0.5, 0.25]]]), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        padded = F.pad(x, (1, 1), mode="replicate")
+        return F.conv1d(padded, self.kernel.to(x.dtype).expand(channels, 1, 3), groups=channels)
+
+
 def _upsample2x(in_ch: int, out_ch: int, kind: UpsampleType) -> nn.Module:
     """(B, in_ch, L) -> (B, out_ch, 2L)."""
     if kind == "transposed":
         return nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1)
+    if kind == "transposed_blur":
+        return nn.Sequential(nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1), BinomialBlur())
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(in_ch, out_ch, 3, padding=1))
 
 

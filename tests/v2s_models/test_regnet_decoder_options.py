@@ -1,4 +1,5 @@
-"""REGNET generator options for issue 13 item 4: ICNR-style decoder initialisation and a learned output bias."""
+"""REGNET generator options for issue 13 item 4: ICNR-style decoder initialisation, the anti-alias blur after the
+transposed layers and a learned output bias."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from v2s_models.regnet import RegnetDecoder, RegnetGenerator
+from v2s_models.regnet import BinomialBlur, RegnetDecoder, RegnetGenerator
 from v2s_models.regnet_presets import regnet_debug
 
 
@@ -22,7 +23,8 @@ def _transposed_layers(decoder: RegnetDecoder) -> list[nn.ConvTranspose1d]:
 def _period2_step(decoder: RegnetDecoder, frames: int = 16, margin: int = 16) -> float:
     """Largest |y[t] - y[t+1]| over the interior of the decoder's output for a time-constant input (eval mode)."""
     decoder.eval()
-    x = torch.ones(2, frames, decoder.net[0].in_channels) * torch.randn(2, 1, decoder.net[0].in_channels)
+    width = _transposed_layers(decoder)[0].in_channels
+    x = torch.ones(2, frames, width) * torch.randn(2, 1, width)
     with torch.no_grad():
         y = decoder(x)  # (B, n_mels, 4 * frames)
     assert y.shape[2] == 4 * frames, f"{y.shape=}"
@@ -87,3 +89,30 @@ def test_output_bias_shape_offset_and_gradient() -> None:
     on.train()
     on(visual, torch.rand(2, 16, 32), noise).mel_postnet.mean().backward()
     assert on.output_bias.grad is not None and on.output_bias.grad.abs().sum() > 0
+
+
+def test_transposed_blur_keeps_the_paper_parameters_and_removes_the_period2_pattern() -> None:
+    paper, blur = _debug_generator(), _debug_generator(decoder_upsample="transposed_blur")
+    assert [p.shape for p in paper.parameters()] == [p.shape for p in blur.parameters()], (
+        "the blur adds no parameter"
+    )
+    assert _period2_step(paper.decoder) > 0.05
+    assert _period2_step(blur.decoder) < 1e-5, "a constant input must give a constant output"
+    # icnr starts the same transposed layers; the blur follows them
+    assert (
+        _period2_step(_debug_generator(decoder_upsample="transposed_blur", decoder_init="icnr").decoder)
+        < 1e-5
+    )
+
+
+def test_binomial_blur_response() -> None:
+    blur = BinomialBlur()
+    t = torch.arange(64, dtype=torch.float32)
+    x = torch.stack([torch.ones(64), torch.cos(torch.pi * t), torch.cos(torch.pi * t / 2)])[
+        None
+    ]  # (1, 3, 64)
+    y = blur(x)[0, :, 4:-4]  # away from the replicated edges
+    assert y.shape == (3, 56), f"{y.shape=}"
+    assert torch.allclose(y[0], torch.ones(56)), "gain 1 at DC"
+    assert y[1].abs().max() < 1e-6, "gain 0 at a period of 2 frames"
+    assert torch.allclose(y[2], 0.5 * x[0, 2, 4:-4], atol=1e-6), "gain 0.5 at a period of 4 frames"
