@@ -112,11 +112,12 @@ def data_metadata(cfg: Mapping[str, Any], root: Path) -> tuple[Any, dict[str, An
     from v2s_models.data import dataset_fingerprint, feature_dir, read_manifest  # lazy: torch
 
     params_path = root / "params.yaml"
-    params = load_params(params_path) if params_path.is_file() else DEFAULT_PARAMS
+    params = load_params(params_path) if params_path.is_file() else None
     data = cfg["data"]
     preset = str(data.get("preset", "regnet"))
-    settings = project_data_settings(preset, root)  # as the solvers: params.yaml, else the built-ins
-    feats = params.get("features", {}) or {}
+    # as the solvers: params.yaml, else the built-ins
+    settings = project_data_settings(preset, root, params=params)
+    feats = (params or DEFAULT_PARAMS).get("features", {}) or {}
     features: dict[str, Any] = {
         "preset": preset,
         "visual_part": data.get("visual_part", "all"),

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from v2s_models.interface import ModelInputs
 from v2s_models.modules.video_encoders import SeqEncoder
 from v2s_models.samplernn import SampleRNN, SampleRNNState, tbptt_chunks
-from v2s_models.visual_samplernn import SamplingContext, VisualSampleRNN, dequantized
+from v2s_models.visual_samplernn import SampleRNNSampling, VisualSampleRNN
 
 
 def sinusoidal_encoding(length: int, dim: int) -> Tensor:
@@ -165,7 +165,7 @@ def make_pairs(
     return torch.cat(videos), torch.cat(audios), torch.cat(labels).to(video.device)
 
 
-class Seq2SeqSampleRNN(nn.Module):
+class Seq2SeqSampleRNN(SampleRNNSampling, nn.Module):
     """Seq2seq sound generator: GRU over per-second appearance features -> coarsest SampleRNN tier's h0.
 
     forward: samples_q (B, lookback + L), visual (B, S, video_dim) -> logits (B, L, q_levels), SampleRNNState.
@@ -231,23 +231,6 @@ class Seq2SeqSampleRNN(nn.Module):
     def model_inputs(self) -> ModelInputs:
         """Per-second appearance features in; a waveform out."""
         return ModelInputs(visual_dim=self.video_dim, per_second=True, output="waveform")
-
-    def start_video(
-        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
-    ) -> SamplingContext:
-        del reference_mel
-        return SamplingContext(generator=generator, temperature=temperature)
-
-    def generate_windows(
-        self, windows: Tensor, context: SamplingContext, *, num_samples: int | None = None
-    ) -> Tensor:
-        """Windows (B, S, video_dim) -> waveform (B, num_samples) float32 in [-1, 1]."""
-        if num_samples is None:
-            raise ValueError("a waveform model needs num_samples")
-        q = self.generate(
-            windows, num_samples=num_samples, temperature=context.temperature, generator=context.generator
-        )
-        return dequantized(q, self.sample_rnn.q_levels)
 
     @torch.inference_mode()
     def generate(

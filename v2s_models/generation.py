@@ -11,10 +11,11 @@ A model's visual step is a video frame (`settings.fps` steps a second, `settings
 per-second model (`model_inputs().per_second`: the seq2seq SampleRNN), one second of video (the data preset's
 whole seconds a window, as the data stage's per-second features): `visual_steps`.
 
-Randomness: `start_video` is called once per video with a generator seeded with `seed` (a CPU generator for mel
-models, so the same seed gives the same noise on any device; one on the model's device for waveform models,
-which sample there), so the windows of a video share what the model draws once (REGNET's z, VarietySound's
-timbre vector from the reference) and the same seed gives the same sound.
+Randomness: `start_video` is called once per video with a generator seeded with `seed`
+(`ModelInputs.sampling_generator`: a CPU one for mel models, so the same seed gives the same noise on any device;
+one on the model's device for waveform models, which sample there), so the windows of a video share what the
+model draws once (REGNET's z, VarietySound's timbre vector from the reference) and the same seed gives the same
+sound.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def generate_sound(
         if samples_per_frame is None or num_samples is None:
             raise ValueError("a waveform model needs samples_per_frame and num_samples")
         return _waveform(
-            model, windows, plan, seed, samples_per_frame, num_samples, batch_size, temperature, curve
+            model, inputs, windows, plan, seed, samples_per_frame, num_samples, batch_size, temperature, curve
         )
     finally:
         model.train(was_training)
@@ -177,8 +178,7 @@ def _mel(
             backgrounds = torch.stack([background_mel[:, s : s + mel_plan.window] for s in mel_plan.starts])
     outs = []
     with torch.inference_mode():
-        # A CPU generator: the same seed gives the same noise / resampling on any device.
-        generator = torch.Generator().manual_seed(int(seed))
+        generator = inputs.sampling_generator(seed, device)
         context = model.start_video(generator=generator, reference_mel=reference_mel)
         for lo in range(0, windows.shape[0], batch_size):
             x = windows[lo : lo + batch_size].to(device)
@@ -196,6 +196,7 @@ def _mel(
 
 def _waveform(
     model: nn.Module,
+    inputs: ModelInputs,
     windows: Tensor,
     plan: WindowPlan,
     seed: int,
@@ -209,9 +210,7 @@ def _waveform(
     device = _module_device(model)
     wav_plan = plan.scaled(samples_per_frame, num_samples)
     wav_window = int(round(plan.window * samples_per_frame))
-    context = model.start_video(
-        generator=torch.Generator(device=device).manual_seed(int(seed)), temperature=temperature
-    )
+    context = model.start_video(generator=inputs.sampling_generator(seed, device), temperature=temperature)
     pieces = []
     with torch.inference_mode():
         for lo in range(0, windows.shape[0], batch_size):

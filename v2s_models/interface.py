@@ -79,6 +79,12 @@ class ModelInputs:
             return visual, None
         return visual[..., : self.appearance_dim], visual[..., self.appearance_dim :]
 
+    def sampling_generator(self, seed: int, device: torch.device | str) -> torch.Generator:
+        """The generator a video's random draws come from, seeded with `seed`: on the CPU for a mel model (its
+        draws are few, and the same seed then gives the same noise on any device), on the model's `device` for
+        a waveform model (it samples there, step by step)."""
+        return torch.Generator(device=device if self.output == "waveform" else "cpu").manual_seed(int(seed))
+
 
 @runtime_checkable
 class SoundModel(Protocol):

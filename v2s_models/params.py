@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def require(d: dict[str, Any], key: str, kind: type | tuple[type, ...], where: s
     return value
 
 
-def data_settings(params: dict[str, Any], preset: str, *, source: str = "params.yaml") -> DataSettings:
+def data_settings(params: Mapping[str, Any], preset: str, *, source: str = "params.yaml") -> DataSettings:
     """Builds the DataSettings of `presets.<preset>` in params.yaml (`source` names the file in errors)."""
     presets = params.get("presets")
     if not isinstance(presets, dict):
@@ -86,18 +87,21 @@ def data_settings(params: dict[str, Any], preset: str, *, source: str = "params.
         raise ValueError(f"{source}: {where}: {e}") from None
 
 
-def project_data_settings(preset: str, root: str | Path = ".") -> DataSettings:
+def project_data_settings(
+    preset: str, root: str | Path = ".", *, params: Mapping[str, Any] | None = None
+) -> DataSettings:
     """The DataSettings of data preset `preset` as the project at `root` defines it.
 
     `presets.<preset>` of root/params.yaml, the file the data stages ran with (a user may add presets there);
     the built-in presets (`settings.PRESETS`) when the project has no params.yaml or its params.yaml has no
-    `presets` section. An unknown preset is an error naming the preset, the file and the presets it defines.
+    `presets` section. `params`: that file's contents when the caller has already read it. An unknown preset
+    is an error naming the preset, the file and the presets it defines.
     """
     path = Path(root) / "params.yaml"
-    if path.is_file():
+    if params is None and path.is_file():
         params = load_params(path)
-        if "presets" in params:
-            return data_settings(params, preset, source=str(path))
+    if params is not None and "presets" in params:
+        return data_settings(params, preset, source=str(path))
     if preset not in PRESETS:
         why = "has no presets section" if path.is_file() else "not found"
         raise ValueError(

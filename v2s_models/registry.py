@@ -180,8 +180,8 @@ def generate(
     visual (B, T, visual_dim) float32: B clips, each generated in one window as one video (`start_video`, then
     `generate_windows`) -> mel (B, n_mels, M * T) or, for a waveform model (pass `num_samples`), waveform
     (B, num_samples). reference_mel (B, n_mels, L): each clip's timbre reference, for a model that takes one.
-    Random draws come from one generator seeded with `seed` (on the CPU for mel models, on the model's device
-    for waveform models, as in `v2s_models.generation`), clip after clip; torch's global RNG is untouched.
+    Random draws come from one generator seeded with `seed` (`ModelInputs.sampling_generator`, as in
+    `v2s_models.generation`), clip after clip; torch's global RNG is untouched.
     """
     model = sound_model(package)
     inputs = model.model_inputs()
@@ -196,9 +196,7 @@ def generate(
     if refs is not None and (refs.dim() != 3 or refs.shape[0] != x.shape[0]):
         raise ValueError(f"reference_mel must be (batch, n_mels, frames), got shape {tuple(refs.shape)}")
     check_reference(inputs, refs)
-    generator = torch.Generator(device=device if inputs.output == "waveform" else "cpu").manual_seed(
-        int(seed)
-    )
+    generator = inputs.sampling_generator(seed, device)
     was_training = model.training
     model.eval()
     try:

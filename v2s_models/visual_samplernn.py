@@ -33,7 +33,37 @@ def dequantized(q: Tensor, q_levels: int) -> Tensor:
     return torch.from_numpy(dequantize_linear(q.cpu().numpy(), q_levels))
 
 
-class VisualSampleRNN(nn.Module):
+class SampleRNNSampling:
+    """The sampling half of the `SoundModel` interface (`v2s_models.interface`) shared by the video-conditioned
+    SampleRNNs: no reference sound; each batch of windows -> the class's `generate` -> a waveform in [-1, 1].
+    A class says how a window batch becomes `generate`'s inputs (`_generation_inputs`; default: all of it is
+    the visual input)."""
+
+    def start_video(
+        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
+    ) -> SamplingContext:
+        del reference_mel
+        return SamplingContext(generator=generator, temperature=temperature)
+
+    def generate_windows(
+        self, windows: Tensor, context: SamplingContext, *, num_samples: int | None = None
+    ) -> Tensor:
+        """Windows (B, W, visual_dim) -> waveform (B, num_samples) float32 in [-1, 1]."""
+        if num_samples is None:
+            raise ValueError("a waveform model needs num_samples")
+        q = self.generate(  # type: ignore[attr-defined]
+            **self._generation_inputs(windows),
+            num_samples=num_samples,
+            temperature=context.temperature,
+            generator=context.generator,
+        )
+        return dequantized(q, self.sample_rnn.q_levels)  # type: ignore[attr-defined]
+
+    def _generation_inputs(self, windows: Tensor) -> dict[str, Tensor | None]:
+        return {"visual": windows}
+
+
+class VisualSampleRNN(SampleRNNSampling, nn.Module):
     """Zhou et al.'s video encoder + SampleRNN sound generator (`encoder` = "frame", "seq" or "flow").
 
     forward: samples_q (B, lookback + L), visual (B, T_video, visual_dim) [, flow (B, T_video, flow_dim)]
@@ -160,27 +190,10 @@ class VisualSampleRNN(nn.Module):
             samples_per_step=None if self.frame_encoder is None else self.frame_encoder.samples_per_frame,
         )
 
-    def start_video(
-        self, *, generator: torch.Generator, reference_mel: Tensor | None = None, temperature: float = 1.0
-    ) -> SamplingContext:
-        del reference_mel
-        return SamplingContext(generator=generator, temperature=temperature)
-
-    def generate_windows(
-        self, windows: Tensor, context: SamplingContext, *, num_samples: int | None = None
-    ) -> Tensor:
-        """Windows (B, W, visual_dim + flow_dim) -> waveform (B, num_samples) float32 in [-1, 1]."""
-        if num_samples is None:
-            raise ValueError("a waveform model needs num_samples")
+    def _generation_inputs(self, windows: Tensor) -> dict[str, Tensor | None]:
+        """Windows (B, W, visual_dim + flow_dim) -> appearance and flow (the Flow encoder's columns)."""
         visual, flow = self.model_inputs().split_flow(windows)
-        q = self.generate(
-            visual,
-            flow=flow,
-            num_samples=num_samples,
-            temperature=context.temperature,
-            generator=context.generator,
-        )
-        return dequantized(q, self.sample_rnn.q_levels)
+        return {"visual": visual, "flow": flow}
 
     @torch.inference_mode()
     def generate(
