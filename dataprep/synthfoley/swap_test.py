@@ -282,12 +282,18 @@ def run_swap_test(
     takes_reference: dict[str, bool],
     categories: Sequence[str] = DEFAULT_CATEGORIES,
     splits: Sequence[str] = DEFAULT_SPLITS,
+    parameters: Sequence[str] = tuple(PARAMETERS),
+    similarity: bool = True,
     sample_rate: int = 22050,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every system on every (video, reference) pair of every category and parameter; returns the JSON
     document (`rows`: one per system, category and parameter; `pairs`: every estimate; `estimator`: the
-    validation on the real clips). A system with `takes_reference` False is generated once per video."""
+    validation on the real clips). A system with `takes_reference` False is generated once per video.
+    `parameters`: a subset of PARAMETERS' keys; `similarity=False` skips Resemblyzer (sim_* become NaN)."""
+    unknown = set(parameters) - set(PARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown swap-test parameter(s) {sorted(unknown)}; known: {sorted(PARAMETERS)}")
     t0 = time.perf_counter()
     clips = load_swap_clips(root, categories=categories, splits=splits)
     real = {c.clip_id: real_track(c, sample_rate) for items in clips.values() for c in items}
@@ -298,6 +304,12 @@ def run_swap_test(
             embed_cache[clip_id] = resemblyzer_embedding(real[clip_id], sample_rate)
         return embed_cache[clip_id]
 
+    def similarities(wav: np.ndarray, sr: int, video: str, reference: str) -> tuple[float, float]:
+        if not similarity:
+            return math.nan, math.nan
+        emb = resemblyzer_embedding(wav, sr)
+        return _cosine(emb, real_embedding(reference)), _cosine(emb, real_embedding(video))
+
     all_systems: dict[str, System] = {
         **systems,
         "revoiced": lambda v, r: revoice(v.gt, r.gt["timbre"]),
@@ -307,7 +319,8 @@ def run_swap_test(
     cache: dict[tuple[str, str, str], dict[str, float]] = {}
     rows, pairs = [], []
     for category, items in clips.items():
-        for parameter, est_key in PARAMETERS.items():
+        for parameter in parameters:
+            est_key = PARAMETERS[parameter]
             low, high = pick_references(items, parameter)
             for name, system in all_systems.items():
                 videos, xs, ys, sims = [], [], [], []
@@ -317,9 +330,9 @@ def run_swap_test(
                         if key not in cache:
                             wav, sr = system(video, ref)
                             est = _estimate((wav, sr), category).as_dict()
-                            emb = resemblyzer_embedding(wav, sr)
-                            est["sim_reference"] = _cosine(emb, real_embedding(ref.clip_id))
-                            est["sim_real"] = _cosine(emb, real_embedding(video.clip_id))
+                            est["sim_reference"], est["sim_real"] = similarities(
+                                wav, sr, video.clip_id, ref.clip_id
+                            )
                             cache[key] = est
                             log(
                                 f"swap test: {name} {video.clip_id} ref {key[2]} ({time.perf_counter() - t0:.0f} s)"
@@ -328,7 +341,7 @@ def run_swap_test(
                         videos.append(video.clip_id)
                         xs.append(float(ref.gt["timbre"][parameter]))
                         ys.append(est[est_key])
-                        if ref.clip_id != video.clip_id:
+                        if ref.clip_id != video.clip_id and similarity:
                             sims.append((est["sim_reference"], est["sim_real"]))
                         pairs.append(
                             {"system": name, "category": category, "parameter": parameter, "video": video.clip_id,
@@ -356,7 +369,7 @@ def run_swap_test(
     return {
         "categories": list(categories),
         "splits": list(splits),
-        "parameters": PARAMETERS,
+        "parameters": {p: PARAMETERS[p] for p in parameters},
         "rows": rows,
         "estimator": estimator,
         "pairs": pairs,
@@ -404,6 +417,44 @@ def write_outputs(doc: dict[str, Any], out: Path) -> None:
     (out / "swap_test.md").write_text(markdown(doc))
 
 
+def evaluate_models(
+    root: Path,
+    models: Sequence[str | Path],
+    out: Path,
+    *,
+    categories: Sequence[str] = DEFAULT_CATEGORIES,
+    parameters: Sequence[str] = tuple(PARAMETERS),
+    similarity: bool = True,
+    vocoder: str = "griffin_lim",
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The swap test of model packages / URIs (e.g. the evaluated VarietySound and REGNET as the no-reference
+    baseline), each named by its config's `name`: writes out/swap_test.json and out/swap_test.md and returns
+    the document. The evaluate stage calls it with the model's evaluation folder as `out`."""
+    systems: dict[str, System] = {}
+    takes: dict[str, bool] = {}
+    sample_rate = 22050
+    for path in models:
+        system = ModelSystem(path, vocoder=vocoder, seed=seed)
+        name = str(system.package.config.get("name") or Path(path).name)
+        systems[name], takes[name] = system, system.takes_reference
+        sample_rate = system.settings.sample_rate
+    doc = run_swap_test(
+        root,
+        systems,
+        takes_reference=takes,
+        categories=categories,
+        parameters=parameters,
+        similarity=similarity,
+        sample_rate=sample_rate,
+        log=log,
+    )
+    doc["models"] = [str(m) for m in models]
+    write_outputs(doc, out)
+    return doc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dataprep.synthfoley.swap_test", description=__doc__.split("\n")[0]
@@ -418,20 +469,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categories", nargs="+", default=list(DEFAULT_CATEGORIES))
     parser.add_argument("--vocoder", default="griffin_lim")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    systems: dict[str, System] = {}
-    takes: dict[str, bool] = {}
-    sample_rate = 22050
-    for path in args.model:
-        system = ModelSystem(path, vocoder=args.vocoder, seed=args.seed)
-        name = str(system.package.config.get("name") or Path(path).name)
-        systems[name], takes[name] = system, system.takes_reference
-        sample_rate = system.settings.sample_rate
-    doc = run_swap_test(
-        args.root, systems, takes_reference=takes, categories=args.categories, sample_rate=sample_rate
+    parser.add_argument(
+        "--parameters", nargs="+", default=list(PARAMETERS), help="a subset of: " + " ".join(PARAMETERS)
     )
-    doc["models"] = args.model
-    write_outputs(doc, args.out)
+    parser.add_argument("--no-similarity", action="store_true", help="skip Resemblyzer (faster)")
+    args = parser.parse_args(argv)
+    doc = evaluate_models(
+        args.root,
+        args.model,
+        args.out,
+        categories=args.categories,
+        parameters=args.parameters,
+        similarity=not args.no_similarity,
+        vocoder=args.vocoder,
+        seed=args.seed,
+    )
     print(markdown(doc))
     return 0
 
