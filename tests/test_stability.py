@@ -17,7 +17,10 @@ from ray_jobs.train import parse_overrides
 from tests.bench.stability import (
     FIGURES,
     Run,
+    _experiments,
+    build_parser,
     compare_packages,
+    eval_settings,
     main,
     markdown,
     plan,
@@ -72,6 +75,25 @@ def test_train_command_sets_seed_threads_and_overrides_as_training_reads_them(tm
         "scaling.cpus_per_worker": 2,
     }
     assert Path(cmd[3]).is_absolute() and Path(cmd[3]).is_file()
+
+
+def test_experiments_from_a_params_file_pass_the_manifest_as_training_does(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "train:\n  experiments:\n"
+        "    a: {config: experiments/configs/regnet/debug.yaml, manifest: data/filtered/high.jsonl, set: {epochs: 1}}\n"
+        "    b: {config: experiments/configs/varietysound/debug.yaml, set: {}}\n"
+        "evaluate: {split: val, max_clips: 7}\n"
+    )
+    args = build_parser().parse_args(["--params", str(params), "--out", str(tmp_path)])
+    experiments = _experiments(args)
+    assert experiments["a"]["set"] == {"data.manifest": "data/filtered/high.jsonl", "epochs": 1}
+    assert experiments["b"]["set"] == {}
+    args = build_parser().parse_args(["--params", str(params), "--experiments", "b"])
+    assert list(_experiments(args)) == ["b"]
+    cfg = eval_settings(params, None, 0)
+    assert (cfg["split"], cfg["max_clips"], cfg["samples"]) == ("val", 7, 0)
+    assert eval_settings(params, 3, None)["max_clips"] == 3
 
 
 def test_run_row_reads_the_model_and_the_wrong_timing_control() -> None:

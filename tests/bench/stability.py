@@ -110,9 +110,10 @@ def train_command(run: Run, *, root: Path, storage: Path) -> list[str]:
     return cmd
 
 
-def eval_settings(max_clips: int | None, samples: int | None) -> dict[str, Any]:
-    """params.yaml `evaluate` (the evaluate stage's settings), with max_clips / samples replaced when given."""
-    cfg = stage_params(REPO)
+def eval_settings(params: Path, max_clips: int | None, samples: int | None) -> dict[str, Any]:
+    """`params` (a params.yaml) `evaluate`: the evaluate stage's settings, with max_clips / samples replaced when
+    given."""
+    cfg = stage_params(params.parent)
     if max_clips is not None:
         cfg["max_clips"] = max_clips
     if samples is not None:
@@ -304,15 +305,23 @@ def _experiments(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
                 raise ValueError(f"--config {item!r}: expected KEY=CONFIG_PATH")
             named[key] = {"config": path, "set": {}}
         return named
-    params = load_params(REPO / "params.yaml")
-    keys = args.experiments or list((params.get("train") or {}).get("experiments") or {})
-    return {k: experiment_entry(params, k) for k in keys}
+    params = load_params(args.params)
+    experiments = (params.get("train") or {}).get("experiments") or {}
+    named = {}
+    for key in args.experiments or list(experiments):
+        entry = experiment_entry(params, key)
+        if isinstance(experiments[key].get("manifest"), str):  # the train stage passes it as data.manifest
+            entry["set"] = {"data.manifest": experiments[key]["manifest"], **entry["set"]}
+        named[key] = entry
+    return named
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tests/bench/stability.py", description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=Path("."), help="project folder with the prepared data")
     ap.add_argument("--out", type=Path, default=None, help="where runs, evaluations and tables go")
+    ap.add_argument("--params", type=Path, default=REPO / "params.yaml",
+                    help="the params.yaml whose train.experiments and evaluate are used (default: the project's)")  # fmt: skip
     ap.add_argument("--experiments", nargs="+", default=None, help="keys of params.yaml train.experiments")
     ap.add_argument("--config", action="append", default=[], metavar="KEY=CONFIG",
                     help="an experiment config instead of params.yaml's (repeatable)")  # fmt: skip
@@ -340,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         runs = plan(_experiments(args), args.seeds, args.threads, parse_overrides(args.overrides))
-        cfg = eval_settings(args.max_clips, args.samples)
+        cfg = eval_settings(args.params.resolve(), args.max_clips, args.samples)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
