@@ -219,7 +219,7 @@ class RegnetDecoder(nn.Module):
     `upsample="resize_conv"` repeats each frame (nearest neighbour) and then applies a k3 convolution: every output
     frame sees the same kernel, so the pattern cannot arise. Same widths, same receptive field order.
     `upsample="transposed_blur"` keeps the paper's layer and follows it with a fixed binomial blur [1, 2, 1] / 4
-    over time (`BinomialBlur`, no parameters): its response is 0 at half the frame rate, so a period-2 pattern of
+    over time (`binomial_blur`, no parameters): its response is 0 at half the frame rate, so a period-2 pattern of
     each layer's output is removed whatever the weights learn (the first layer's period 2 is the mel's period 4).
     The paper's parameters are unchanged; the blur smooths the mel over about one frame (1/4 video frame).
 
@@ -276,20 +276,29 @@ class RegnetDecoder(nn.Module):
                     m.bias.zero_()
 
 
-class BinomialBlur(nn.Module):
-    """Fixed [1, 2, 1] / 4 low-pass over time, per channel: (B, C, L) -> (B, C, L), edges replicated.
+class TemporalFilter(nn.Module):
+    """A fixed FIR filter over time, the same for every channel: (B, C, L) -> (B, C, L), edges replicated
+    (len(taps) // 2 frames before, the rest after). No parameters, nothing in the state_dict.
 
-    Gain 1 at DC, 0.5 at a period of 4 frames, 0 at a period of 2: an anti-alias after a stride-2 up-sampling.
+    `binomial_blur()`, [1, 2, 1] / 4: gain 1 at DC, 0.5 at a period of 4 frames, 0 at a period of 2 (an anti-alias
+    after a stride-2 up-sampling). `TemporalFilter([1 / k] * k)`: a moving average, gain 0 at periods k, k / 2, ...
     """
 
-    def __init__(self) -> None:
+    def __init__(self, taps: Sequence[float]) -> None:
         super().__init__()
-        self.register_buffer("kernel", torch.tensor([[[0.25, 0.5, 0.25]]]), persistent=False)
+        if len(taps) < 1:
+            raise ValueError("a temporal filter needs at least one tap")
+        self.register_buffer("kernel", torch.tensor([[list(map(float, taps))]]), persistent=False)
+        self.pad = (len(taps) // 2, len(taps) - 1 - len(taps) // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        channels = x.shape[1]
-        padded = F.pad(x, (1, 1), mode="replicate")
-        return F.conv1d(padded, self.kernel.to(x.dtype).expand(channels, 1, 3), groups=channels)
+        channels, width = x.shape[1], self.kernel.shape[2]
+        padded = F.pad(x, self.pad, mode="replicate") if width > 1 else x
+        return F.conv1d(padded, self.kernel.to(x.dtype).expand(channels, 1, width), groups=channels)
+
+
+def binomial_blur() -> TemporalFilter:
+    return TemporalFilter((0.25, 0.5, 0.25))
 
 
 def _upsample2x(in_ch: int, out_ch: int, kind: UpsampleType) -> nn.Module:
@@ -297,7 +306,7 @@ def _upsample2x(in_ch: int, out_ch: int, kind: UpsampleType) -> nn.Module:
     if kind == "transposed":
         return nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1)
     if kind == "transposed_blur":
-        return nn.Sequential(nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1), BinomialBlur())
+        return nn.Sequential(nn.ConvTranspose1d(in_ch, out_ch, 4, stride=2, padding=1), binomial_blur())
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv1d(in_ch, out_ch, 3, padding=1))
 
 
@@ -353,6 +362,7 @@ class RegnetGenerator(nn.Module):
         decoder_init: DecoderInit = "default",
         output_bias: bool = False,
         output_bias_init: float = 0.0,
+        output_smoothing: int = 1,
     ) -> None:
         super().__init__()
         if decoder_init not in DECODER_INITS:
@@ -411,6 +421,15 @@ class RegnetGenerator(nn.Module):
         self.output_bias: nn.Parameter | None = (
             nn.Parameter(torch.full((n_mels,), float(output_bias_init))) if output_bias else None
         )
+        # output_smoothing k > 1: a fixed k-frame moving average over time on both outputs (training and
+        # generation). k = 4, the decoder's up-sampling factor, has gain 0 at the transposed layers' periods 2 and
+        # 4: their ripple cannot reach the output, whatever the weights. Not in the paper (k = 1: none).
+        if not (isinstance(output_smoothing, int) and output_smoothing >= 1):
+            raise ValueError(f"output_smoothing must be an integer >= 1 (frames), got {output_smoothing!r}")
+        self.output_smoothing = output_smoothing
+        self.smoothing = (
+            TemporalFilter([1.0 / output_smoothing] * output_smoothing) if output_smoothing > 1 else None
+        )
         init_regnet_weights(self)
         if decoder_init == "icnr":
             self.decoder.init_icnr()
@@ -446,6 +465,8 @@ class RegnetGenerator(nn.Module):
         if self.output_bias is not None:
             mel_decoder = mel_decoder + self.output_bias[:, None]
         mel_postnet = mel_decoder + self.postnet(mel_decoder)
+        if self.smoothing is not None:
+            mel_decoder, mel_postnet = self.smoothing(mel_decoder), self.smoothing(mel_postnet)
         assert mel_postnet.shape == (B, self.n_mels, MEL_FRAMES_PER_VIDEO_FRAME * T), f"{mel_postnet.shape=}"
         return RegnetOutput(mel_decoder=mel_decoder, mel_postnet=mel_postnet)
 

@@ -8,7 +8,10 @@ seed 0) beside the clip's real mel (RegNet convention, [0, 1]). Prints per packa
   up-sampling periods 2 and 4 frames), generated and real;
 - floor: the 5th percentile of the frame-energy curve (the quiet frames between events), generated and real;
 - level: the mean mel value, generated and real;
-- mel L1 between the generated and the real mel.
+- mel L1 between the generated and the real mel;
+- onset_corr and mcd_db as the gan_mel solver's validation computes them (`training/gan_mel.py`: Pearson correlation
+  of the onset strength pooled per video frame; mel-cepstral distortion), means over clips. onset_corr rewards a
+  ripple whose amplitude follows the level, so read it beside the ripple and `v2s evaluate`'s onset F1.
 Figures in docs/results.md come from this script with the command above.
 """
 
@@ -24,8 +27,10 @@ import torch
 from v2s_models.data import feature_dir, read_manifest
 from v2s_models.generation import generate_sound
 from v2s_models.interface import sound_model
+from v2s_models.metrics.mcd import mel_cepstral_distortion
 from v2s_models.metrics.periodicity import frame_energy, ripple_fraction
 from v2s_models.package import load_package
+from v2s_models.training.gan_mel import onset_strength, pearson
 
 
 def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) -> dict[str, float]:
@@ -37,7 +42,8 @@ def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) ->
     figures: dict[str, list[float]] = {
         k: [] for k in ("ripple_gen", "ripple_real", "floor_gen", "floor_real")
     }
-    figures.update(level_gen=[], level_real=[], mel_l1=[])
+    figures.update(level_gen=[], level_real=[], mel_l1=[], onset_corr=[], mcd_db=[])
+    pool = package.data_settings.mel_frames_per_video_frame
     for row in rows:
         d = feature_dir(row, preset, root)
         visual = torch.from_numpy(np.load(d / "visual.npy").astype(np.float32))
@@ -51,7 +57,12 @@ def measure(package_dir: Path, root: Path, split: str, max_clips: int | None) ->
             figures[f"floor_{name}"].append(float(np.percentile(frame_energy(mel), 5)))
             figures[f"level_{name}"].append(float(mel.mean()))
         figures["mel_l1"].append(float(np.abs(gen - real).mean()))
-    return {k: statistics.median(v) for k, v in figures.items()} | {"clips": len(rows)}
+        og, orr = (onset_strength(torch.from_numpy(m)[None], pool=pool) for m in (gen, real))
+        figures["onset_corr"].append(float(pearson(og, orr)[0]))
+        figures["mcd_db"].append(mel_cepstral_distortion(gen, real))
+    means = ("onset_corr", "mcd_db")
+    medians = {k: statistics.median(v) for k, v in figures.items() if k not in means}
+    return medians | {k: statistics.fmean(figures[k]) for k in means} | {"clips": len(rows)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-clips", type=int, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    print("package | clips | ripple gen / real | floor gen / real | level gen / real | mel L1")
+    print(
+        "package | clips | ripple gen / real | floor gen / real | level gen / real | mel L1 | onset_corr | mcd_db"
+    )
     for package in args.packages:
         f = measure(package, args.data, args.split, args.max_clips)
         print(
             f"{package} | {f['clips']} | {f['ripple_gen']:.4f} / {f['ripple_real']:.4f} | "
             f"{f['floor_gen']:.3f} / {f['floor_real']:.3f} | {f['level_gen']:.3f} / {f['level_real']:.3f} | "
-            f"{f['mel_l1']:.3f}"
+            f"{f['mel_l1']:.3f} | {f['onset_corr']:.3f} | {f['mcd_db']:.1f}"
         )
     return 0
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from v2s_models.regnet import BinomialBlur, RegnetDecoder, RegnetGenerator
+from v2s_models.regnet import RegnetDecoder, RegnetGenerator, TemporalFilter, binomial_blur
 from v2s_models.regnet_presets import regnet_debug
 
 
@@ -106,7 +106,7 @@ def test_transposed_blur_keeps_the_paper_parameters_and_removes_the_period2_patt
 
 
 def test_binomial_blur_response() -> None:
-    blur = BinomialBlur()
+    blur = binomial_blur()
     t = torch.arange(64, dtype=torch.float32)
     x = torch.stack([torch.ones(64), torch.cos(torch.pi * t), torch.cos(torch.pi * t / 2)])[
         None
@@ -116,3 +116,25 @@ def test_binomial_blur_response() -> None:
     assert torch.allclose(y[0], torch.ones(56)), "gain 1 at DC"
     assert y[1].abs().max() < 1e-6, "gain 0 at a period of 2 frames"
     assert torch.allclose(y[2], 0.5 * x[0, 2, 4:-4], atol=1e-6), "gain 0.5 at a period of 4 frames"
+
+
+def test_output_smoothing_is_a_moving_average_of_both_outputs() -> None:
+    off, on = _debug_generator(), _debug_generator(output_smoothing=4)
+    assert off.smoothing is None and on.output_smoothing == 4
+    assert list(on.state_dict()) == list(off.state_dict()), "no parameter, no buffer in the state_dict"
+    on.load_state_dict(off.state_dict())
+    visual, noise = torch.randn(2, 8, 16), torch.randn(2, 8)
+    off.eval(), on.eval()
+    with torch.no_grad():
+        a, b = off(visual, None, noise), on(visual, None, noise)
+    box = TemporalFilter([0.25] * 4)
+    assert b.mel_postnet.shape == a.mel_postnet.shape == (2, 16, 32), f"{b.mel_postnet.shape=}"
+    assert torch.allclose(b.mel_postnet, box(a.mel_postnet), atol=1e-6)
+    assert torch.allclose(b.mel_decoder, box(a.mel_decoder), atol=1e-6)
+    # gain 0 at periods 2 and 4 frames: a mel alternating with either period comes out constant (interior)
+    t = torch.arange(32, dtype=torch.float32)
+    ripple = torch.stack([torch.cos(torch.pi * t), torch.cos(torch.pi * t / 2)])[None] + 1.0
+    assert torch.allclose(box(ripple)[..., 3:-3], torch.ones(1, 2, 26), atol=1e-6)
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="output_smoothing"):
+            _debug_generator(output_smoothing=bad)
