@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from ray_jobs.train import parse_overrides
+from tests.bench import stability
 from tests.bench.stability import (
     FIGURES,
     Run,
@@ -210,3 +211,33 @@ def test_end_to_end_on_the_debug_configs(tiny_data_root: Path, tmp_path: Path, c
     assert said.count("done earlier") == 2 and "training:" not in said, said
     assert weights.stat().st_mtime_ns == mtime
     assert json.loads((out / "stability.json").read_text())["runs"] == rows
+
+
+def test_do_run_resumes_only_runs_made_with_the_same_settings(tmp_path: Path, monkeypatch: Any) -> None:
+    """Without Ray: a stand-in training writes a package, a stand-in evaluation a metrics.json."""
+    calls: list[str] = []
+
+    def fake_train(cmd: list[str], **_: Any) -> None:
+        name = cmd[cmd.index("--run-name") + 1]
+        calls.append(f"train {name}")
+        (Path(cmd[cmd.index("--storage") + 1]) / name / "package").mkdir(parents=True)
+
+    def fake_evaluate(package: Path, out: Path, *, name: str, **_: Any) -> Path:
+        calls.append(f"evaluate {out.name}")
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps(_metrics(name, 0.3, 40.0, 47.0, 0.1)))
+        return out / "metrics.json"
+
+    monkeypatch.setattr(stability.subprocess, "run", fake_train)
+    monkeypatch.setattr(stability, "evaluate_package", fake_evaluate)
+    run = Run("m", "c.yaml", 0, 1)
+    cfg = {"split": "test", "max_clips": None}
+    row = stability.do_run(run, root=tmp_path, out=tmp_path / "out", cfg=cfg)
+    assert row["beats_wrong_timing"] and calls == ["train m-seed0-threads1", "evaluate m-seed0-threads1"]
+    assert stability.do_run(run, root=tmp_path, out=tmp_path / "out", cfg=cfg) == row
+    assert len(calls) == 2, "a finished run is not redone"
+    stability.do_run(run, root=tmp_path, out=tmp_path / "out", cfg={**cfg, "max_clips": 4})
+    assert calls[2:] == ["train m-seed0-threads1", "evaluate m-seed0-threads1"], "other settings: made again"
+    (tmp_path / "out" / "evaluations" / run.name / stability.RUN_FILE).unlink()  # evaluation interrupted
+    stability.do_run(run, root=tmp_path, out=tmp_path / "out", cfg=cfg)
+    assert calls[4:] == ["evaluate m-seed0-threads1"], "a package without its evaluation is only evaluated"

@@ -268,6 +268,7 @@ def do_run(run: Run, *, root: Path, out: Path, cfg: Mapping[str, Any]) -> dict[s
         if not package.is_dir():
             raise RuntimeError(f"{run.name}: training left no package in {package.parent}")
     t1 = time.perf_counter()
+    shutil.rmtree(eval_dir, ignore_errors=True)  # what an interrupted evaluation left
     print(f"[stability] {run.name}: evaluating ({t1 - t0:.0f} s training)", flush=True)
     metrics = json.loads(evaluate_package(package, eval_dir, name=run.key, root=root, cfg=cfg).read_text())
     done_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
