@@ -6,11 +6,17 @@
     python -m experiments.stages filter          # params.yaml filter: a correlation tower -> models/correlation_tower/,
                                                  # then data/filtered/{high,low}.jsonl (correlation-filtered system)
 
-Each entry of `train.experiments` in params.yaml names an experiment config and optional dotted overrides:
+Each entry of `train.experiments` in params.yaml names an experiment config, the manifest it trains on and
+optional dotted overrides:
 
     train:
       experiments:
-        regnet_demo: {config: experiments/configs/regnet/demo.yaml, set: {}}
+        regnet_demo: {config: experiments/configs/regnet/demo.yaml, manifest: data/prepared/manifest.jsonl, set: {}}
+        seq2seq_demo: {config: ..., manifest: data/filtered/high.jsonl, set: {}}   # the filter stage's output
+
+The manifest is the train and evaluate stages' DVC dependency (dvc.yaml `${item.manifest}`) and is passed to the
+config as `data.manifest`, so what DVC tracks is what trains: an experiment on the filter stage's subset runs
+after it, and the others stay cached when the filter changes.
 
 `train` runs `ray_jobs.train.run_training` (Ray Train, MLflow-tracked, checkpointed every epoch) under the run
 name KEY in `ray_results/`, so a `dvc repro` that was interrupted resumes the run from its last checkpoint
@@ -50,7 +56,7 @@ METRICS_FILE = "metrics.json"  # models/KEY/metrics.json: flat final figures (dv
 
 
 def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """params.yaml train.experiments.KEY, checked: {config: path, set: {dotted: value}}."""
+    """params.yaml train.experiments.KEY, checked: {config: path, manifest: path (optional), set: {...}}."""
     experiments = (params.get("train") or {}).get("experiments") or {}
     if key not in experiments:
         raise ValueError(
@@ -59,14 +65,39 @@ def experiment_entry(params: Mapping[str, Any], key: str) -> dict[str, Any]:
     return check_entry(experiments[key], f"train.experiments.{key}")
 
 
+ENTRY_KEYS = ("config", "manifest", "set")
+
+
 def check_entry(entry: Any, where: str) -> dict[str, Any]:
-    """An experiment entry {config: path, set: {dotted: value}} found at params.yaml `where`, checked."""
+    """An experiment entry {config: path, manifest: path (optional), set: {dotted: value}} found at params.yaml
+    `where`, checked (no `manifest` key when it names none). `manifest`, the training manifest and the stage's
+    DVC dependency, becomes the override `data.manifest` (`config_overrides`) and may not be given twice."""
     if not isinstance(entry, Mapping) or not isinstance(entry.get("config"), str):
         raise ValueError(f"params.yaml {where}: expected a mapping with a 'config' path")
+    unknown = sorted(set(entry) - set(ENTRY_KEYS))
+    if unknown:
+        raise ValueError(f"params.yaml {where}.{unknown[0]}: unknown key (known: {', '.join(ENTRY_KEYS)})")
     overrides = entry.get("set") or {}
     if not isinstance(overrides, Mapping):
         raise ValueError(f"params.yaml {where}.set: expected a mapping of dotted keys to values")
-    return {"config": entry["config"], "set": dict(overrides)}
+    manifest = entry.get("manifest")
+    if manifest is not None:
+        if not isinstance(manifest, str) or not manifest.endswith(".jsonl"):
+            raise ValueError(
+                f"params.yaml {where}.manifest: expected a manifest path (*.jsonl), got {manifest!r}"
+            )
+        if "data.manifest" in overrides:
+            raise ValueError(
+                f"params.yaml {where}: give the training manifest once, as {where}.manifest (the stage's DVC "
+                "dependency), not also as set.data.manifest"
+            )
+    return {"config": entry["config"], **({"manifest": manifest} if manifest else {}), "set": dict(overrides)}
+
+
+def config_overrides(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked entry's dotted overrides, its manifest (when it names one) as `data.manifest`."""
+    manifest = entry.get("manifest")
+    return {**({"data.manifest": manifest} if manifest else {}), **entry["set"]}
 
 
 def _copy_atomic(src: Path, dest: Path) -> None:
@@ -90,7 +121,7 @@ def train(
     params = load_params(root / "params.yaml")
     entry = dict(entry) if entry is not None else experiment_entry(params, key)
     config_path = root / entry["config"]
-    cfg = load_config(config_path, entry["set"])
+    cfg = load_config(config_path, config_overrides(entry))
     storage = (storage or root / "ray_results").resolve()
     run_dir = storage / key
     state_file = run_dir / RUN_STATE_FILE
@@ -123,6 +154,7 @@ def train(
     record = {
         "key": key,
         "config": entry["config"],
+        "manifest": entry.get("manifest"),
         "overrides": entry["set"],
         "config_hash": config_hash(cfg),
         "run_name": outcome.run_name,

@@ -17,6 +17,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+PREPARED = "data/prepared/manifest.jsonl"
+ZHOU_DEBUG = "experiments/configs/zhou/flow_debug.yaml"  # the encoder of params.yaml's zhou_demo, debug size
+AUTOREGRESSIVE = ("zhou_debug", "seq2seq_debug")
 
 
 def _copy_repo(dst: Path) -> None:
@@ -79,9 +82,25 @@ def tiny_repo(tmp_path_factory) -> Path:
         **{
             "generate.size": "tiny",
             "train.experiments": {
-                "regnet_debug": {"config": "experiments/configs/regnet/debug.yaml", "set": {"epochs": 1}},
+                "regnet_debug": {
+                    "config": "experiments/configs/regnet/debug.yaml",
+                    "manifest": PREPARED,
+                    "set": {"epochs": 1},
+                },
                 "varietysound_debug": {
                     "config": "experiments/configs/varietysound/debug.yaml",
+                    "manifest": PREPARED,
+                    "set": {"epochs": 1},
+                },
+                # the autoregressive systems (issue 13 item 5): SampleRNN generates only evaluate.excerpt_seconds
+                AUTOREGRESSIVE[0]: {
+                    "config": ZHOU_DEBUG,
+                    "manifest": PREPARED,
+                    "set": {"epochs": 1},
+                },
+                AUTOREGRESSIVE[1]: {  # trains on the filter stage's output: DVC runs the filter first
+                    "config": "experiments/configs/correlation/seq2seq_debug.yaml",
+                    "manifest": "data/filtered/high.jsonl",
                     "set": {"epochs": 1},
                 },
             },
@@ -167,6 +186,29 @@ def test_repro_trains_evaluates_and_reports_every_default_model(tiny_repo):
         assert headline["clips"] == 4 and headline["onset_f1"] == doc["systems"][key]["onset_f1"]["value"]
     results = (tiny_repo / "results" / "results.md").read_text()
     assert "regnet_debug" in results and "varietysound_debug" in results and "same_category" in results
+    # every evaluation also scores every system on the first excerpt_seconds; the mel models' whole-clip
+    # figures (headline.json) stay those of the whole clip
+    seconds = yaml.safe_load((tiny_repo / "params.yaml").read_text())["evaluate"]["excerpt_seconds"]
+    excerpt_table = results.split(f"## Every default model on the same excerpts: the first {seconds:g} s")[1]
+    for key in ("regnet_debug", "varietysound_debug", *AUTOREGRESSIVE):
+        doc = _read(tiny_repo / "evaluations" / key / "metrics.json")
+        assert doc["excerpt"]["seconds"] == pytest.approx(seconds, abs=1e-3), key
+        excerpt = doc["excerpt"]["systems"]
+        assert {key, "same_category", "silence", "model_other_video"} <= set(excerpt), (key, list(excerpt))
+        assert excerpt["silence"]["onset_f1"]["value"] == 0.0
+        assert f"| {key} | same_category |" in excerpt_table and f"| {key} | {key} |" in excerpt_table, key
+    for key in AUTOREGRESSIVE:  # SampleRNN: generated only the excerpt, so it is scored on it alone
+        record = _read(tiny_repo / "models" / key / "train.json")
+        assert record["epochs"] == 1 and record["model_uri"].startswith("models:/"), record
+        doc = _read(tiny_repo / "evaluations" / key / "metrics.json")
+        assert doc["generated_seconds"] == pytest.approx(seconds) and doc["clips"] == 4, doc
+        assert doc["systems"][key] == doc["systems"][key] | doc["excerpt"]["systems"][key]
+        assert f"| {key} | {key} |" in results  # in the main table too
+    assert _read(tiny_repo / "models/seq2seq_debug/train.json")["manifest"] == "data/filtered/high.jsonl"
+    lock = yaml.safe_load((tiny_repo / "dvc.lock").read_text())["stages"]
+    deps = {d["path"] for d in lock["train@seq2seq_debug"]["deps"]}
+    assert "data/filtered/high.jsonl" in deps and PREPARED not in deps, deps
+    assert "data/filtered/high.jsonl" not in {d["path"] for d in lock["train@regnet_debug"]["deps"]}
     out = _dvc(tiny_repo, "metrics", "show")
     assert "onset_f1" in out, out
 

@@ -20,6 +20,50 @@ def test_experiment_entry_names_the_bad_key() -> None:
         stages.experiment_entry(params, "b")
 
 
+def test_experiment_entry_manifest_is_checked_and_becomes_data_manifest() -> None:
+    ok = {"config": "x.yaml", "manifest": "data/filtered/high.jsonl", "set": {"epochs": 1}}
+    entry = stages.experiment_entry({"train": {"experiments": {"s": ok}}}, "s")
+    assert entry == ok
+    assert stages.config_overrides(entry) == {"data.manifest": "data/filtered/high.jsonl", "epochs": 1}
+    assert stages.config_overrides({"config": "x.yaml", "set": {}}) == {}  # no manifest: the config's own
+    bad = {
+        "twice": {**ok, "set": {"data.manifest": "data/filtered/low.jsonl"}},
+        "folder": {**ok, "manifest": "data/filtered"},
+        "typo": {"config": "x.yaml", "manifests": "data/filtered/high.jsonl"},
+    }
+    params = {"train": {"experiments": bad}}
+    with pytest.raises(ValueError, match=r"train\.experiments\.twice: give the training manifest once"):
+        stages.experiment_entry(params, "twice")
+    with pytest.raises(ValueError, match=r"train\.experiments\.folder\.manifest: expected a manifest path"):
+        stages.experiment_entry(params, "folder")
+    with pytest.raises(ValueError, match=r"train\.experiments\.typo\.manifests: unknown key"):
+        stages.experiment_entry(params, "typo")
+
+
+def test_shipped_experiments_name_their_manifest_and_only_seq2seq_reads_the_filter() -> None:
+    """dvc.yaml's train / evaluate stages depend on `${item.manifest}`: every default experiment names one; the
+    filtered system trains on the filter stage's output, the others on the prepared manifest (so they stay
+    cached when the filter changes), and each config trains with the manifest its entry names."""
+    from v2s_models.config import load_config
+
+    repo = Path(stages.__file__).resolve().parents[1]
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    keys = list(params["train"]["experiments"])
+    assert {"regnet_demo", "varietysound_demo", "zhou_demo", "seq2seq_demo"} <= set(keys), keys
+    filtered = {"data/filtered/high.jsonl", "data/filtered/low.jsonl"}
+    for key in keys:
+        entry = stages.experiment_entry(params, key)
+        assert entry.get("manifest"), f"train.experiments.{key} names no manifest"
+        cfg = load_config(repo / entry["config"], stages.config_overrides(entry))
+        assert cfg["data"]["manifest"] == entry["manifest"], key
+        assert (entry["manifest"] in filtered) == (key == "seq2seq_demo"), (key, entry["manifest"])
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert "${item.manifest}" in dvc["train"]["do"]["deps"]
+    assert "data/prepared/manifest.jsonl" not in dvc["train"]["do"]["deps"]
+    assert "${item.manifest}" in dvc["evaluate"]["do"]["deps"]
+    assert "data/filtered/high.jsonl" in dvc["filter"]["outs"]
+
+
 def test_filter_entry_checks_params() -> None:
     tower = {"config": "experiments/configs/correlation/tower_demo.yaml", "set": {}}
     ok = stages.filter_entry({"filter": {"tower": tower, "high_quantile": 0.75, "splits": ["train"]}})

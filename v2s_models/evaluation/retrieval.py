@@ -16,6 +16,7 @@ from v2s_models import metrics as M
 from v2s_models.correlation import sequence_nll
 from v2s_models.data import PerSecondDataset, collate_dicts, read_manifest
 from v2s_models.evaluation.baselines import select_rows
+from v2s_models.evaluation.progress import progress
 from v2s_models.metrics.stats import Interval, bootstrap_mean, bootstrap_statistic
 from v2s_models.training.loop import build_solver
 
@@ -94,7 +95,7 @@ def likelihood_retrieval(
     n = wav.shape[0]
     chunk = min(int(getattr(solver, "chunk_len", 1024)), wav.shape[1])
     nll = np.zeros((n, n), np.float64)
-    for i in range(n):  # query video i against every candidate audio j
+    for i in progress(range(n), desc="likelihood retrieval"):  # query video i against every candidate audio j
         rep = {k: v[i : i + 1].expand(n, *v.shape[1:]) for k, v in extra.items()}
         q = visual[i : i + 1].expand(n, *visual.shape[1:])
         nll[i] = sequence_nll(model, wav, q, chunk_len=chunk, **rep).double().cpu().numpy()
