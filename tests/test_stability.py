@@ -241,3 +241,24 @@ def test_do_run_resumes_only_runs_made_with_the_same_settings(tmp_path: Path, mo
     (tmp_path / "out" / "evaluations" / run.name / stability.RUN_FILE).unlink()  # evaluation interrupted
     stability.do_run(run, root=tmp_path, out=tmp_path / "out", cfg=cfg)
     assert calls[4:] == ["evaluate m-seed0-threads1"], "a package without its evaluation is only evaluated"
+
+
+def test_report_only_tables_the_finished_runs(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
+    def no_training(*_: Any, **__: Any) -> None:
+        raise AssertionError("--report-only must not train")
+
+    monkeypatch.setattr(stability.subprocess, "run", no_training)
+    out = tmp_path / "out"
+    args = ["--root", str(tmp_path), "--out", str(out), "--config", "m=c.yaml", "--seeds", "0", "1"]
+    args += ["--threads", "1", "--max-clips", "4"]
+    cfg = stability.eval_settings(stability.REPO / "params.yaml", 4, 0)
+    done = Run("m", "c.yaml", 1, 1)
+    eval_dir = out / "evaluations" / done.name
+    eval_dir.mkdir(parents=True)
+    (out / "storage" / done.name / "package").mkdir(parents=True)
+    (eval_dir / "metrics.json").write_text(json.dumps(_metrics("m", 0.3, 40.0, 47.0, 0.1)))
+    (eval_dir / stability.RUN_FILE).write_text(json.dumps(stability._record(done, root=tmp_path, cfg=cfg)))
+    assert main([*args, "--report-only"]) == 0
+    said = capsys.readouterr().out
+    assert "m-seed0-threads1: not finished, left out" in said
+    assert [r["run"] for r in json.loads((out / "stability.json").read_text())["runs"]] == [done.name]

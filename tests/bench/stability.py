@@ -247,16 +247,32 @@ def write_tables(out: Path, rows: Sequence[Mapping[str, Any]], settings: Mapping
     return md
 
 
+def _record(run: Run, *, root: Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    return {"run": asdict(run), "evaluate": dict(cfg), "root": str(root)}
+
+
+def finished_row(run: Run, *, root: Path, out: Path, cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`run`'s row if its package and evaluation exist, made with these settings; else None."""
+    eval_dir = out / "evaluations" / run.name
+    done_file = eval_dir / RUN_FILE
+    if not done_file.is_file() or not (out / "storage" / run.name / "package").is_dir():
+        return None
+    if json.loads(done_file.read_text()) != _record(run, root=root, cfg=cfg):
+        return None
+    return run_row(run, json.loads((eval_dir / "metrics.json").read_text()))
+
+
 def do_run(run: Run, *, root: Path, out: Path, cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Trains and evaluates `run` unless done with the same settings; returns its row."""
     storage = out / "storage"
     package = storage / run.name / "package"
     eval_dir = out / "evaluations" / run.name
-    record = {"run": asdict(run), "evaluate": dict(cfg), "root": str(root)}
+    record = _record(run, root=root, cfg=cfg)
     done_file = eval_dir / RUN_FILE
-    if done_file.is_file() and json.loads(done_file.read_text()) == record and package.is_dir():
+    row = finished_row(run, root=root, out=out, cfg=cfg)
+    if row is not None:
         print(f"[stability] {run.name}: done earlier", flush=True)
-        return run_row(run, json.loads((eval_dir / "metrics.json").read_text()))
+        return row
     if done_file.is_file():  # made with other settings: start it again
         shutil.rmtree(eval_dir)
         shutil.rmtree(storage / run.name, ignore_errors=True)
@@ -334,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--samples", type=int, default=0,
                     help="mp4 samples per system (default 0: they do not change the figures)")  # fmt: skip
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
+    ap.add_argument("--report-only", action="store_true",
+                    help="only write the tables of the runs already finished (the others are named, not run)")  # fmt: skip
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("PACKAGE_A", "PACKAGE_B"),
                     help="only compare two packages' weights (max abs difference per module)")  # fmt: skip
     return ap
@@ -364,9 +382,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"root": str(root), "evaluate": cfg, "runs": [asdict(r) for r in runs]}
     rows: list[dict[str, Any]] = []
     for run in runs:  # the tables are rewritten after every run: an interrupted table shows what finished
-        rows.append(do_run(run, root=root, out=out, cfg=cfg))
-        md = write_tables(out, rows, settings)
-    print(md)
+        if args.report_only:
+            row = finished_row(run, root=root, out=out, cfg=cfg)
+            if row is None:
+                print(f"[stability] {run.name}: not finished, left out", flush=True)
+                continue
+        else:
+            row = do_run(run, root=root, out=out, cfg=cfg)
+        rows.append(row)
+        write_tables(out, rows, settings)
+    print(write_tables(out, rows, settings))
     return 0 if all(r["beats_wrong_timing"] for r in rows) else 1
 
 
