@@ -18,8 +18,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 PREPARED = "data/prepared/manifest.jsonl"
-ZHOU_DEBUG = "experiments/configs/zhou/flow_debug.yaml"  # the encoder of params.yaml's zhou_demo, debug size
-AUTOREGRESSIVE = ("zhou_debug", "seq2seq_debug")
+ZHOU_DEBUG = "experiments/configs/zhou/flow_debug.yaml"  # params.yaml zhou_flow_demo, debug size
+AUTOREGRESSIVE = ("zhou_flow_debug", "seq2seq_debug")
 
 
 def _copy_repo(dst: Path) -> None:

@@ -49,7 +49,7 @@ def test_shipped_experiments_name_their_manifest_and_only_seq2seq_reads_the_filt
     repo = Path(stages.__file__).resolve().parents[1]
     params = yaml.safe_load((repo / "params.yaml").read_text())
     keys = list(params["train"]["experiments"])
-    assert {"regnet_demo", "varietysound_demo", "zhou_demo", "seq2seq_demo"} <= set(keys), keys
+    assert {"regnet_demo", "varietysound_demo", "zhou_flow_demo", "seq2seq_demo"} <= set(keys), keys
     filtered = {"data/filtered/high.jsonl", "data/filtered/low.jsonl"}
     for key in keys:
         entry = stages.experiment_entry(params, key)
