@@ -45,6 +45,11 @@ discriminator, as in REGNET's); GroupNorm with 8 groups in the SGAUs; mel-discri
 128 frames (SyntaSpeech's defaults, about 0.37 / 0.74 / 1.49 s at 86 mel frames/s), 128 channels, BatchNorm
 after the 2nd and 3rd Conv2d, dropout 0.25.
 
+Timbre pooling (`timbre_pooling`, ours, off by default): 'last' is the paper's final BiLSTM hidden state;
+'mean' / 'max' pool the BiLSTM's outputs over time instead. On SynthFoley the pitch sits in a few strike frames
+of a mostly quiet clip (a ridge probe finds it in the per-bin maximum over time of the mel, not in its mean),
+and the trained demo's final hidden state carried none of it (issue 13; docs/results.md).
+
 Random resampling at evaluation: on by default (`resample_in_eval=True`). The decoder only ever sees timbre
 vectors of resampled references during training; feeding an untouched reference at inference would be a
 distribution shift and would let the reference's timing leak into the output, which is what R[.] exists to
