@@ -438,6 +438,8 @@ def evaluate_models(
     for path in models:
         system = ModelSystem(path, vocoder=vocoder, seed=seed)
         name = str(system.package.config.get("name") or Path(path).name)
+        if name in systems:  # two packages of one config (e.g. an A/B): tell them apart by their path
+            name = f"{name} ({path})"
         systems[name], takes[name] = system, system.takes_reference
         sample_rate = system.settings.sample_rate
     doc = run_swap_test(

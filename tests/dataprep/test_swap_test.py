@@ -123,14 +123,16 @@ def test_evaluate_models_writes_json_and_markdown(tmp_path: Path, monkeypatch: p
     out = tmp_path / "evaluations" / "fake"
     doc = swap_test.evaluate_models(
         root,
-        ["pkg"],
+        ["pkg", "other/pkg"],
         out,
         categories=("hammer",),
         parameters=("pitch_hz",),
         similarity=False,
         log=lambda _: None,
     )
-    assert doc["models"] == ["pkg"]
+    assert doc["models"] == ["pkg", "other/pkg"]
+    # two packages of the same name both keep their rows
+    assert {r["system"] for r in doc["rows"]} == {"fake_pkg", "fake_pkg (other/pkg)", "revoiced", "real"}
     assert json.loads((out / "swap_test.json").read_text())["rows"] == json.loads(json.dumps(doc["rows"]))
     md = (out / "swap_test.md").read_text()
     assert "| fake_pkg | hammer | pitch_hz |" in md, md
