@@ -1,7 +1,8 @@
 """The pipeline's model stages, as DVC runs them (`dvc.yaml`): train and evaluate the default experiments.
 
     python -m experiments.stages train KEY       # params.yaml train.experiments.KEY -> models/KEY/
-    python -m experiments.stages evaluate KEY    # models/KEY/ -> evaluations/KEY/ (metrics.json, tables, plots)
+    python -m experiments.stages evaluate KEY    # models/KEY/ -> evaluations/KEY/ (metrics.json, tables, plots,
+                                                 # the timbre swap test: swap_test.{json,md})
     python -m experiments.stages report          # evaluations/*/metrics.json -> results/{results.md,results.csv,papers.md}
     python -m experiments.stages filter          # params.yaml filter: a correlation tower -> models/correlation_tower/,
                                                  # then data/filtered/{high,low}.jsonl (correlation-filtered system)
@@ -39,11 +40,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dataprep.synthfoley import swap_test
 from ray_jobs.train import RUN_STATE_FILE, run_training
 from v2s_models import correlation_filter
 from v2s_models.config import ConfigError, config_hash, load_config
 from v2s_models.evaluation import evaluate_stage, report_stage
+from v2s_models.evaluation.stage import stage_params
+from v2s_models.interface import sound_model
 from v2s_models.io import write_json
+from v2s_models.package import load_package
 from v2s_models.params import load_params
 from v2s_models.tracking import default_tracking_uri, metric_curves
 
@@ -240,6 +245,68 @@ def filter_stage(*, root: Path, storage: Path | None = None) -> dict[str, Any]:
     return summary
 
 
+SWAP_TEST_DEFAULTS: dict[str, Any] = {
+    "categories": list(swap_test.DEFAULT_CATEGORIES),
+    "parameters": list(swap_test.PARAMETERS),
+    "similarity": False,
+}
+
+
+def swap_test_settings(params: Mapping[str, Any]) -> dict[str, Any]:
+    """params.yaml `swap_test` over SWAP_TEST_DEFAULTS, checked: unknown keys and parameters are refused by name."""
+    cfg = {**SWAP_TEST_DEFAULTS, **(params.get("swap_test") or {})}
+    unknown = sorted(set(cfg) - set(SWAP_TEST_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"params.yaml swap_test.{unknown[0]}: unknown key (known: {', '.join(sorted(SWAP_TEST_DEFAULTS))})"
+        )
+    bad = sorted(set(cfg["parameters"]) - set(swap_test.PARAMETERS))
+    if bad:
+        raise ValueError(
+            f"params.yaml swap_test.parameters: unknown {bad[0]!r} (known: {', '.join(swap_test.PARAMETERS)})"
+        )
+    if not isinstance(cfg["similarity"], bool):
+        raise ValueError(f"params.yaml swap_test.similarity must be true or false, got {cfg['similarity']!r}")
+    return cfg
+
+
+def swap_test_stage(key: str, *, root: Path) -> dict[str, Any]:
+    """The timbre swap test of models/KEY (`dataprep.synthfoley.swap_test`, issue 13) -> evaluations/KEY/
+    swap_test.{json,md}: every test/val video of `swap_test.categories` generated with the references of
+    lowest and highest ground-truth `swap_test.parameters`, with the evaluate stage's vocoder and seed. Where
+    it cannot run (a waveform model, data without SynthFoley's ground truth, no categories) both files say why,
+    so the stage's outputs always exist; the report lists the models it ran on."""
+    cfg = swap_test_settings(load_params(root / "params.yaml"))
+    out = root / EVALUATIONS_DIR / key
+    package_dir = root / MODELS_DIR / key / "package"
+    why = None
+    if not cfg["categories"] or not cfg["parameters"]:
+        why = "params.yaml swap_test names no categories or no parameters"
+    elif sound_model(load_package(package_dir)).model_inputs().output != "mel":
+        why = "a waveform model (the swap test generates mel models' whole clips with each reference)"
+    else:
+        why = swap_test.missing_ground_truth(root, categories=cfg["categories"])
+    if why is not None:
+        doc = {"applicable": False, "why": why}
+        write_json(out / "swap_test.json", doc)
+        (out / "swap_test.md").write_text(f"# Timbre swap test\n\nNot run for {key}: {why}.\n")
+        print(f"swap test of {key}: not run ({why})", flush=True)
+        return doc
+    evaluate = stage_params(root)
+    print(f"swap test of {key}: {', '.join(cfg['categories'])} x {', '.join(cfg['parameters'])}", flush=True)
+    return swap_test.evaluate_models(
+        root,
+        [package_dir],
+        out,
+        categories=cfg["categories"],
+        parameters=cfg["parameters"],
+        similarity=cfg["similarity"],
+        vocoder=str(evaluate["vocoder"]),
+        seed=int(evaluate["seed"]),
+        log=lambda line: print(line, flush=True),
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m experiments.stages", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="stage", required=True)
@@ -261,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({k: record[k] for k in ("key", "mlflow_run_id", "model_uri", "metrics")}))
         elif args.stage == "evaluate":
             evaluate_stage(args.key, root=root)
+            swap_test_stage(args.key, root=root)
         elif args.stage == "filter":
             summary = filter_stage(root=root)
             print(json.dumps({k: summary[k] for k in ("scored", "high_clips", "low_clips", "tower")}))

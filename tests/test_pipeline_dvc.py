@@ -110,6 +110,8 @@ def tiny_repo(tmp_path_factory) -> Path:
             },
             "evaluate.max_clips": 4,
             "evaluate.samples": 1,
+            "evaluate.excerpt_seconds": 1.0,  # SampleRNN generates sample by sample: keep the tiny run short
+            "evaluate.retrieval_seconds": 1.0,
         },
     )
     _dvc(repo, "repro")
@@ -211,6 +213,13 @@ def test_repro_trains_evaluates_and_reports_every_default_model(tiny_repo):
     assert "data/filtered/high.jsonl" not in {d["path"] for d in lock["train@regnet_debug"]["deps"]}
     out = _dvc(tiny_repo, "metrics", "show")
     assert "onset_f1" in out, out
+    # the timbre swap test: an output of every evaluate stage; it runs on mel models (or says why not)
+    for key in ("regnet_debug", "varietysound_debug", *AUTOREGRESSIVE):
+        swap = _read(tiny_repo / "evaluations" / key / "swap_test.json")
+        assert "rows" in swap or swap["why"], (key, swap)
+    for key in AUTOREGRESSIVE:
+        assert "waveform model" in _read(tiny_repo / "evaluations" / key / "swap_test.json")["why"]
+    assert "## Timbre swap test" in results and "Not run: " in results
 
 
 def test_repro_filters_the_data_by_correlation(tiny_repo):

@@ -163,6 +163,30 @@ def load_swap_clips(
     return {c: sorted(v, key=lambda c: c.clip_id) for c, v in out.items()}
 
 
+def missing_ground_truth(
+    root: Path,
+    *,
+    categories: Sequence[str] = DEFAULT_CATEGORIES,
+    splits: Sequence[str] = DEFAULT_SPLITS,
+    manifest: str = "data/prepared/manifest.jsonl",
+) -> str | None:
+    """Why the swap test cannot run on this data (None: it can): every category needs at least two clips in
+    `splits` (a low and a high reference), each with its SynthFoley ground truth (the manifest's
+    `ground_truth`, which a user's own videos do not have)."""
+    path = Path(manifest) if Path(manifest).is_absolute() else root / manifest
+    if not path.is_file():
+        return f"{path} not found"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("status") == "ok" and r.get("split") in splits]
+    for category in categories:
+        clips = [r for r in rows if r.get("category") == category]
+        if len(clips) < 2:
+            return f"{len(clips)} {category} clip(s) in the {'/'.join(splits)} splits (needs 2)"
+        if any(not r.get("ground_truth") for r in clips):
+            return f"{category} clips without ground-truth timbre (not SynthFoley data)"
+    return None
+
+
 def pick_references(clips: Sequence[SwapClip], parameter: str) -> tuple[SwapClip, SwapClip]:
     """(low, high): the clips of lowest and highest ground-truth `parameter` (ties: the first clip id)."""
     ordered = sorted(clips, key=lambda c: (c.gt["timbre"][parameter], c.clip_id))

@@ -386,3 +386,59 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         else "No difference is significant at 5 % (both tests): on these clips the two models cannot be told apart."
     )
     return markdown_table(table, list(table[0])) + "\n" + words + "\n"
+
+
+SWAP_TEST_COLUMNS = [
+    "evaluation",
+    "system",
+    "category",
+    "parameter",
+    "spearman",
+    "spearman_max",
+    "fraction_right",
+    "fraction_tied",
+    "videos",
+    "videos_nan",
+]
+
+
+def swap_test_section(folders: Sequence[Path]) -> str:
+    """The report's timbre swap test: the rows of every evaluations/<model>/swap_test.json that ran (written by
+    the evaluate stage with `dataprep.synthfoley.swap_test`), the re-voiced ceiling and the real clip once,
+    and the models it did not run on with the reason; '' when no folder has one."""
+    rows: list[dict[str, Any]] = []
+    ceiling: dict[tuple[str, str, str], dict[str, Any]] = {}
+    skipped = []
+    for folder in folders:
+        path = folder / "swap_test.json"
+        if not path.is_file():
+            continue
+        doc = json.loads(path.read_text())
+        if "rows" not in doc:
+            skipped.append(f"{folder.name} ({doc.get('why', 'not run')})")
+            continue
+        for r in doc["rows"]:
+            cells = {k: (math.nan if r.get(k) is None else r.get(k)) for k in SWAP_TEST_COLUMNS[1:]}
+            if r["system"] in ("revoiced", "real"):
+                ceiling.setdefault((r["system"], r["category"], r["parameter"]), {"evaluation": "", **cells})
+            else:
+                rows.append({"evaluation": folder.name, **cells})
+    if not rows and not skipped:
+        return ""
+    rows += sorted(ceiling.values(), key=lambda r: r["system"] != "revoiced")  # stable: the runs' order
+    text = (
+        "## Timbre swap test (issue 13)\n\n"
+        "Every test/val video of each category generated twice, with the references of lowest and highest "
+        "ground-truth value of each parameter; the parameter estimated from the output "
+        "(`v2s_models/metrics/timbre_estimate.py`). spearman: rank correlation of output and reference value "
+        "over all (video, reference) pairs, at most spearman_max; fraction_right: videos whose output moves "
+        "the reference's way (a tie is not a move); videos_nan: videos whose output gave no estimate. A model "
+        "without a reference ties everywhere (0). `revoiced` is the ceiling (each video's own events "
+        "re-synthesised with the reference's timbre), `real` the clip as it is. Each model's full table, with "
+        "the estimator's check on the real clips, is evaluations/<model>/swap_test.md.\n\n"
+    )
+    if rows:
+        text += markdown_table(rows, SWAP_TEST_COLUMNS)
+    if skipped:
+        text += "\nNot run: " + "; ".join(skipped) + ".\n"
+    return text

@@ -25,6 +25,7 @@ from v2s_models.evaluation.reporting import (
     ordered_columns,
     read_excerpt,
     read_summary,
+    swap_test_section,
     write_csv,
 )
 from v2s_models.metrics.stats import Interval
@@ -390,6 +391,7 @@ def report_stage(*, root: Path) -> Path:
         else ""
     )
     excerpts, excerpt_rows = excerpt_section(docs)
+    swaps = swap_test_section([p.parent for p in paths])
     write_csv(results / EXCERPT_CSV, excerpt_rows, EXCERPT_COLUMNS)
     (results / "results.md").write_text(
         "# Results of every default model beside the baselines\n\n"
@@ -399,6 +401,7 @@ def report_stage(*, root: Path) -> Path:
         + "\n\n"
         + markdown_table(rows, short)
         + ("\n" + excerpts if excerpts else "")
+        + ("\n" + swaps if swaps else "")
         + ("\n" + section if section else "")
     )
     (results / "papers.md").write_text(paper_tables(docs, read_listening(root)))
