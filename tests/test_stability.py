@@ -34,7 +34,9 @@ from v2s_models.evaluation.baselines import CONTROL
 from v2s_models.package import WEIGHTS_FILE
 
 
-def _metrics(name: str, f1: float, offset: float, mcd: float, control_f1: float) -> dict[str, Any]:
+def _metrics(
+    name: str, f1: float, offset: float, mcd: float, control_f1: float, same_category_f1: float = 0.08
+) -> dict[str, Any]:
     """The evaluation's metrics.json layout: systems -> metric -> {value, ci95}."""
     own = {"onset_f1": f1, "av_offset_abs_ms": offset, "mcd_db": mcd, "av_offset_ms": -offset}
     return {
@@ -44,6 +46,7 @@ def _metrics(name: str, f1: float, offset: float, mcd: float, control_f1: float)
             name: {k: {"value": v, "ci95": [v - 1, v + 1]} for k, v in own.items()},
             CONTROL: {"onset_f1": {"value": control_f1, "ci95": [0, 1]}, "mcd_db": {"value": 1.0}},
             "silence": {"onset_f1": {"value": 0.0}},
+            "same_category": {"onset_f1": {"value": same_category_f1}},
         },
     }
 
@@ -100,9 +103,12 @@ def test_experiments_from_a_params_file_pass_the_manifest_as_training_does(tmp_p
 def test_run_row_reads_the_model_and_the_wrong_timing_control() -> None:
     row = run_row(Run("m", "c", 0, 1), _metrics("m", 0.3, 40.0, 47.0, 0.1))
     assert (row["onset_f1"], row["av_offset_abs_ms"], row["mcd_db"]) == (0.3, 40.0, 47.0)
-    assert row["wrong_timing_onset_f1"] == 0.1 and row["beats_wrong_timing"] is True
+    assert row["control_onset_f1"] == 0.1 and row["wrong_timing_onset_f1"] == 0.08
+    assert row["beats_wrong_timing"] is True
     tie = run_row(Run("m", "c", 0, 1), _metrics("m", 0.1, 40.0, 47.0, 0.1))
     assert tie["beats_wrong_timing"] is False, "a tie does not beat the control"
+    below = run_row(Run("m", "c", 0, 1), _metrics("m", 0.3, 40.0, 47.0, 0.1, same_category_f1=0.3))
+    assert below["beats_wrong_timing"] is False, "a tie with the same-category baseline beats nothing"
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -138,7 +144,7 @@ def test_summary_leaves_out_missing_figures() -> None:
 def test_tables_written_and_strict_json(tmp_path: Path) -> None:
     md = write_tables(tmp_path, _rows(), {"evaluate": {"split": "test"}})
     assert md == (tmp_path / "stability.md").read_text()
-    assert "| m | 1 | 1 | 0.100 | 50.0 | 49.0 | 0.150 | **no** |" in md
+    assert "| m | 1 | 1 | 0.100 | 50.0 | 49.0 | 0.080 | 0.150 | **no** |" in md
     assert "| m | 3 | 2/3 | 0.200 ± 0.100 [0.100, 0.300] |" in md
     lines = (tmp_path / "stability.csv").read_text().splitlines()
     assert len(lines) == 5 and lines[0].startswith("model,seed,threads,run,onset_f1")
