@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 DVC = Path(sys.executable).parent / "dvc"
 pytestmark = pytest.mark.slow
 
-# The train stage's data dependencies (dvc.yaml); the probe stage below depends on exactly these.
+# The train stage's data dependencies (dvc.yaml) for an experiment on the prepared data (its params.yaml entry's
+# `manifest`, the stage's `${item.manifest}`); the probe stage below depends on exactly these.
 TRAIN_DATA_DEPS = ("data/prepared/manifest.jsonl", "data/features")
 
 
@@ -50,7 +51,8 @@ def dvc_repo(tmp_path_factory, tiny_data_root) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     train = stages["train"]["do"]
-    assert set(TRAIN_DATA_DEPS) <= set(train["deps"]), train["deps"]
+    assert {"${item.manifest}", "data/features"} <= set(train["deps"]), train["deps"]
+    assert params["train"]["experiments"]["regnet_demo"]["manifest"] == TRAIN_DATA_DEPS[0]
     pipeline = {k: stages[k] for k in ("generate", "decode", "features", "splits")}
     pipeline["probe"] = {
         "cmd": "python -c \"open('probe.txt', 'w').write('ran')\"",
