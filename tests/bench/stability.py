@@ -47,9 +47,8 @@ import torch
 
 from experiments.stages import config_overrides, experiment_entry
 from ray_jobs.train import parse_overrides
-from v2s_models.evaluation import evaluate
 from v2s_models.evaluation.baselines import CONTROL
-from v2s_models.evaluation.stage import stage_params, standard_settings
+from v2s_models.evaluation.stage import evaluate_with_settings, stage_params
 from v2s_models.package import WEIGHTS_FILE
 from v2s_models.params import load_params
 
@@ -125,25 +124,7 @@ def eval_settings(params: Path, max_clips: int | None, samples: int | None) -> d
 
 def evaluate_package(package: Path, out: Path, *, name: str, root: Path, cfg: Mapping[str, Any]) -> Path:
     """The evaluate stage's evaluation of `package` (v2s_models.evaluation.evaluate) into `out`."""
-    evaluate(
-        package,
-        root=root,
-        out=out,
-        name=name,
-        split=str(cfg["split"]),
-        vocoder=str(cfg["vocoder"]),
-        max_clips=cfg["max_clips"],
-        samples=int(cfg["samples"]),
-        seed=int(cfg["seed"]),
-        background=cfg["background"],
-        retrieval_clips=cfg["retrieval_clips"],
-        retrieval_seconds=cfg["retrieval_seconds"],
-        retrieval_baseline=cfg["retrieval_baseline"],
-        bootstrap=int(cfg["bootstrap"]),
-        bootstrap_sets=int(cfg["bootstrap_sets"]),
-        standard_settings=standard_settings(root),
-        cluster=cfg["cluster"],
-    )
+    evaluate_with_settings(package, cfg, root=root, out=out, name=name)
     return out / "metrics.json"
 
 

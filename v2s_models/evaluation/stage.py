@@ -278,22 +278,17 @@ def record_on_registry(training_run_id: str | None, *, tracking_uri: str) -> lis
 HEADLINE_FILE = "headline.json"  # evaluations/KEY/headline.json: the evaluate stage's DVC metric
 
 
-def evaluate_stage(key: str, *, root: Path) -> Evaluation:
-    """DVC stage `evaluate@KEY`: models/KEY/package -> evaluations/KEY (with the flat `headline.json`), logged
-    as runs of their own in MLflow experiment `evaluation`; a full evaluation (max_clips null) also annotates
-    the registered versions of the model's training run."""
-
-    cfg = stage_params(root)
-    model_dir = root / "models" / key
-    record_path = model_dir / "train.json"
-    if not record_path.is_file():
-        raise FileNotFoundError(f"{record_path} not found: run `dvc repro train@{key}` first")
-    record = json.loads(record_path.read_text())
-    result = evaluate(
-        model_dir / "package",
+def evaluate_with_settings(
+    package: Path, cfg: Mapping[str, Any], *, root: Path, out: Path, name: str
+) -> Evaluation:
+    """`evaluate` of `package` into `out` with the settings of params.yaml `evaluate` (`stage_params`: split,
+    vocoder, clips, seed, bootstrap, excerpt, ...) and `standard_metrics`: what the evaluate stage runs, and what
+    tests/bench/stability.py runs on every package it trains."""
+    return evaluate(
+        package,
         root=root,
-        out=root / "evaluations" / key,
-        name=key,
+        out=out,
+        name=name,
         split=str(cfg["split"]),
         vocoder=str(cfg["vocoder"]),
         max_clips=cfg["max_clips"],
@@ -308,6 +303,22 @@ def evaluate_stage(key: str, *, root: Path) -> Evaluation:
         standard_settings=standard_settings(root),
         cluster=cfg["cluster"],
         excerpt_seconds=cfg["excerpt_seconds"],
+    )
+
+
+def evaluate_stage(key: str, *, root: Path) -> Evaluation:
+    """DVC stage `evaluate@KEY`: models/KEY/package -> evaluations/KEY (with the flat `headline.json`), logged
+    as runs of their own in MLflow experiment `evaluation`; a full evaluation (max_clips null) also annotates
+    the registered versions of the model's training run."""
+
+    cfg = stage_params(root)
+    model_dir = root / "models" / key
+    record_path = model_dir / "train.json"
+    if not record_path.is_file():
+        raise FileNotFoundError(f"{record_path} not found: run `dvc repro train@{key}` first")
+    record = json.loads(record_path.read_text())
+    result = evaluate_with_settings(
+        model_dir / "package", cfg, root=root, out=root / "evaluations" / key, name=key
     )
     if result.out is not None:
         (result.out / HEADLINE_FILE).write_text(json.dumps(headline(result), indent=2) + "\n")
