@@ -118,6 +118,8 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
         "val_seed",
         "val_background",
         "bn_recalibrate",
+        "mel_peak_window",
+        "background_input",
     ),
     "autoregressive": (
         "tbptt_chunk",
@@ -138,7 +140,7 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
 }
 # gan_mel's weights are those of the generator's system (`training/gan_system.py`): a config's `losses` keys are
 # checked against `loss_keys` of the GanSystem registered for the class its generator builds (REGNET: gan, mel,
-# silence; VarietySound: mel, adv; a user's system: its own). Importing the built-in systems registers them.
+# silence; VarietySound: mel, adv, mel_peak; a user's system: its own). Importing the built-in systems registers them.
 BUILTIN_GAN_SYSTEMS: tuple[type[GanSystem], ...] = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)
 LOSS_KEYS: dict[str, tuple[str, ...]] = {
     "gan_mel": tuple(dict.fromkeys(k for system in BUILTIN_GAN_SYSTEMS for k in system.loss_keys)),

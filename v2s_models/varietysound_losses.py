@@ -12,6 +12,9 @@ from torch import Tensor
 PAPER_LOSS_WEIGHTS: dict[str, float] = {"mel": 10000.0, "adv": 1.0}
 """Table 3: lambda_m = 10000 (the authors' demo page says 1e5), lambda_a = 1."""
 
+OPTIONAL_LOSS_WEIGHTS: tuple[str, ...] = ("mel_peak",)
+"""Not in the paper (off unless weighted): `mel_peak`, the timing-tolerant L1 of `mel_peak_l1_loss`."""
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Losses (pure functions; weights come from config as a mapping)
@@ -22,6 +25,25 @@ def mel_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
     if pred.shape != target.shape:
         raise ValueError(f"mel_l1_loss needs equal shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
     return F.l1_loss(pred, target)
+
+
+def mel_peak_l1_loss(pred: Tensor, target: Tensor, *, window: int) -> Tensor:
+    """Timing-tolerant L1 (not in the paper): L1 between the mels' running maxima over `window` frames.
+
+    Under plain L1 a short strike whose exact frame the video cannot pin down (one video frame spans several mel
+    frames) costs half as much left out as drawn one frame off, so the decoder learns to leave short strikes out.
+    Between running maxima, a one-frame strike drawn d < window / 2 frames off costs 2d / window of what leaving
+    it out costs, so the term asks for the peak near the right place.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"mel_peak_l1_loss needs equal shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    if window < 1:
+        raise ValueError(f"mel_peak_l1_loss: window must be at least 1 frame, got {window}")
+    if window == 1:
+        return F.l1_loss(pred, target)
+    return F.l1_loss(
+        F.max_pool1d(pred, kernel_size=window, stride=1), F.max_pool1d(target, kernel_size=window, stride=1)
+    )
 
 
 def _sum_terms(terms: list[Tensor]) -> Tensor:
@@ -41,9 +63,12 @@ def lsgan_discriminator_loss(real_scores: Sequence[Tensor], fake_scores: Sequenc
 
 
 def _check_weights(weights: Mapping[str, float]) -> None:
-    known = set(PAPER_LOSS_WEIGHTS)
-    if set(weights) != known:
-        raise ValueError(f"loss weights must have exactly the keys {sorted(known)}, got {sorted(weights)}")
+    required, optional = set(PAPER_LOSS_WEIGHTS), set(OPTIONAL_LOSS_WEIGHTS)
+    if not required <= set(weights) <= required | optional:
+        raise ValueError(
+            f"loss weights must have the keys {sorted(required)} (optional: {sorted(optional)}), "
+            f"got {sorted(weights)}"
+        )
 
 
 def generator_loss(
@@ -53,8 +78,10 @@ def generator_loss(
     weights: Mapping[str, float] = PAPER_LOSS_WEIGHTS,
     tdad_fake: Tensor | None = None,
     mel_d_fake: Sequence[Tensor] | None = None,
+    peak_window: int = 4,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """L_G (eq. 1-3) = weights['mel'] * L1 + weights['adv'] * (LSGAN(TDAD) + LSGAN(mel D)).
+    """L_G (eq. 1-3) = weights['mel'] * L1 + weights['adv'] * (LSGAN(TDAD) + LSGAN(mel D)), plus
+    weights['mel_peak'] * `mel_peak_l1_loss` over `peak_window` frames when that optional weight is given.
 
     `tdad_fake` (B, L') = D_t(G(v, m) | v); `mel_d_fake` = D_m(G(v, m)). Pass None for a discriminator that
     is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel' (unweighted, detached).
@@ -65,7 +92,12 @@ def generator_loss(
     adv_t = lsgan_generator_loss([tdad_fake]) if tdad_fake is not None else zero
     adv_m = lsgan_generator_loss(mel_d_fake) if mel_d_fake is not None else zero
     total = weights["mel"] * mel + weights["adv"] * (adv_t + adv_m)
-    return total, {"mel": mel.detach(), "adv_tdad": adv_t.detach(), "adv_mel": adv_m.detach()}
+    parts = {"mel": mel.detach(), "adv_tdad": adv_t.detach(), "adv_mel": adv_m.detach()}
+    if weights.get("mel_peak", 0.0):
+        peak = mel_peak_l1_loss(mel_pred, mel_target, window=peak_window)
+        total = total + weights["mel_peak"] * peak
+        parts["mel_peak"] = peak.detach()
+    return total, parts
 
 
 def tdad_loss(real: Tensor, fake: Tensor, shifted: Tensor) -> tuple[Tensor, dict[str, Tensor]]:

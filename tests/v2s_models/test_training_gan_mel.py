@@ -408,3 +408,25 @@ def test_shipped_gan_mel_configs_match_the_data() -> None:
     assert paper["losses"] == {"mel": 10000.0, "adv": 1.0} and paper["batch_size"] == 48
     assert paper["epochs"] == 500
     assert all(o["name"] == "adamw" and o["eps"] == 1.0e-8 for o in paper["optim"].values())
+
+
+def test_varietysound_shuffled_background_keeps_the_frames_and_drops_their_order(tiny_root: Path) -> None:
+    """train.background_input: shuffled (not in the paper) hands the background encoder the clip's own frames in
+    a random order, so the background cannot carry the clip's timing; `own` (the paper) hands it the mel."""
+    cfg = _cfg("varietysound", **{"train.background_input": "shuffled", "losses.mel_peak": 1.0})
+    solver = build_solver(cfg, root=tiny_root)
+    assert solver.gan.mel_peak_window == solver.modules["generator"].upsample_factor
+    mel = torch.rand(2, 80, 64)
+    torch.manual_seed(0)
+    shuffled = solver.gan._training_background(mel)
+    assert not torch.equal(shuffled, mel)
+    for b in range(2):  # every frame once, whole (its bins together)
+        assert torch.equal(shuffled[b].T[shuffled[b][0].argsort()], mel[b].T[mel[b][0].argsort()])
+    own = build_solver(_cfg("varietysound"), root=tiny_root)
+    assert own.gan._training_background(mel) is mel
+    _, metrics = _train(cfg, tiny_root)
+    assert math.isfinite(metrics["train/g_mel_peak"])
+
+    for bad in ({"train.background_input": "reversed"}, {"train.mel_peak_window": 0}, {"losses.peak": 1.0}):
+        with pytest.raises(ValueError, match=r"train.background_input|train.mel_peak_window|losses"):
+            build_solver(_cfg("varietysound", **bad), root=tiny_root)

@@ -35,6 +35,7 @@ from v2s_models.varietysound_losses import (
     generator_loss,
     mel_discriminator_loss,
     mel_l1_loss,
+    mel_peak_l1_loss,
     tdad_loss,
 )
 
@@ -472,6 +473,29 @@ def test_losses_match_the_paper_equations() -> None:
         [torch.ones(2, 1), torch.zeros(2, 1)], [torch.zeros(2, 1), torch.ones(2, 1)]
     )
     torch.testing.assert_close(total, torch.tensor(2.0))
+
+
+def test_peak_loss_forgives_a_small_offset_but_not_a_missing_strike() -> None:
+    target = torch.zeros(1, 2, 32)
+    target[..., 10] = 1.0  # a one-frame strike
+    late = torch.roll(target, 1, dims=-1)  # drawn one frame late
+    missing = torch.zeros_like(target)
+    # plain L1 prefers leaving the strike out to drawing it a frame off: the case the peak term is for
+    torch.testing.assert_close(mel_l1_loss(late, target), 2 * mel_l1_loss(missing, target))
+    torch.testing.assert_close(
+        mel_peak_l1_loss(late, target, window=4), 0.5 * mel_peak_l1_loss(missing, target, window=4)
+    )
+    assert mel_peak_l1_loss(target, target, window=4) == 0
+    torch.testing.assert_close(mel_peak_l1_loss(late, target, window=1), mel_l1_loss(late, target))
+    with pytest.raises(ValueError, match="window"):
+        mel_peak_l1_loss(late, target, window=0)
+    # an optional weight: absent (the paper) adds nothing; given, adds weight x the term
+    base, parts = generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0})
+    assert "mel_peak" not in parts
+    total, parts = generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0, "mel_peak": 3.0}, peak_window=4)
+    torch.testing.assert_close(total, base + 3.0 * mel_peak_l1_loss(late, target, window=4))
+    with pytest.raises(ValueError, match="mel_peak"):
+        generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0, "peak": 1.0})
 
 
 # ----------------------------------------------------------------------------------------------------------

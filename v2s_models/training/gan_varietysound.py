@@ -26,7 +26,9 @@ from v2s_models.varietysound_discriminators import (
     MultiWindowMelDiscriminator,
     TimeDomainAlignmentDiscriminator,
 )
-from v2s_models.varietysound_losses import PAPER_LOSS_WEIGHTS, generator_loss
+from v2s_models.varietysound_losses import OPTIONAL_LOSS_WEIGHTS, PAPER_LOSS_WEIGHTS, generator_loss
+
+BACKGROUND_INPUTS = ("own", "shuffled")
 
 
 class VarietySoundGan(GanSystem):
@@ -35,11 +37,22 @@ class VarietySoundGan(GanSystem):
     optional = ("tdad", "mel_discriminator")
     visual_dim_key = "video_dim"
     takes_reference = True
-    loss_keys = tuple(PAPER_LOSS_WEIGHTS)  # mel, adv: both required
+    loss_keys = (*PAPER_LOSS_WEIGHTS, *OPTIONAL_LOSS_WEIGHTS)  # mel, adv required; mel_peak optional
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
         modules = solver.modules
+        opts = dict(solver.cfg.get("train", {}))
+        window = opts.get("mel_peak_window", self.generator.upsample_factor)
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"train.mel_peak_window: expected a whole number of mel frames >= 1, got {window!r}")
+        self.mel_peak_window = window
+        self.background_input = opts.get("background_input", "own")
+        if self.background_input not in BACKGROUND_INPUTS:
+            raise ValueError(
+                f"train.background_input: expected one of {', '.join(BACKGROUND_INPUTS)}, "
+                f"got {self.background_input!r}"
+            )
         self.tdad = AlignmentAdversary(solver, "tdad", shift=solver.tdad_shift) if "tdad" in modules else None
         self.mel_discriminator = (
             WindowedMelAdversary(solver, "mel_discriminator") if "mel_discriminator" in modules else None
@@ -64,9 +77,11 @@ class VarietySoundGan(GanSystem):
             )
 
     def check_loss_weights(self, weights: Mapping[str, float]) -> None:
-        if set(weights) != set(self.loss_keys):
+        required = set(PAPER_LOSS_WEIGHTS)
+        if not required <= set(weights) <= set(self.loss_keys):
             raise ValueError(
-                f"losses: VarietySound takes exactly the weights mel, adv; got {sorted(weights)}"
+                "losses: VarietySound takes the weights mel, adv and optionally "
+                f"{', '.join(OPTIONAL_LOSS_WEIGHTS)}; got {sorted(weights)}"
             )
 
     @property
@@ -75,7 +90,7 @@ class VarietySoundGan(GanSystem):
 
     def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
         solver = self.solver
-        background = mel if self.has_background else None
+        background = self._training_background(mel) if self.has_background else None
         with solver.autocast():
             # reference = own mel, resampled in the acoustic encoder
             fake = solver.modules["generator"](visual, mel, background).float()
@@ -88,11 +103,25 @@ class VarietySoundGan(GanSystem):
             self.mel_discriminator.scores(visual, fake) if self.mel_discriminator is not None else None
         )
         total, parts = generator_loss(
-            fake, mel, weights=solver.loss_weights, tdad_fake=tdad_fake, mel_d_fake=mel_d_fake
+            fake,
+            mel,
+            weights=solver.loss_weights,
+            tdad_fake=tdad_fake,
+            mel_d_fake=mel_d_fake,
+            peak_window=self.mel_peak_window,
         )
         optimiser_step(solver.optimizers["generator"], total)
         losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
         return losses
+
+    def _training_background(self, mel: Tensor) -> Tensor:
+        """The background encoder's training input: the clip's own mel (the paper), or (`train.background_input:
+        shuffled`, not in the paper) its frames in a random order, so that the background carries the clip's
+        stationary sound but none of its timing, which the generator must then take from the video."""
+        if self.background_input == "own":
+            return mel
+        order = torch.argsort(torch.rand(mel.shape[0], mel.shape[-1], device=mel.device), dim=-1)
+        return torch.gather(mel, -1, order.unsqueeze(1).expand_as(mel))
 
     def generate(self, batch: GenerationInputs) -> Generated:
         g, visual, real_mel = self.generator, batch.visual, batch.real_mel
