@@ -192,7 +192,7 @@ def test_end_to_end_on_the_debug_configs(tiny_data_root: Path, tmp_path: Path, c
         "--threads",
         "1",
     ]
-    args += ["--config", "regnet_debug=experiments/configs/regnet/debug.yaml"]
+    # one system keeps the suite short; the plan over several systems, seeds and threads is unit-tested above
     args += [
         "--config",
         "varietysound_debug=experiments/configs/varietysound/debug.yaml",
@@ -201,7 +201,7 @@ def test_end_to_end_on_the_debug_configs(tiny_data_root: Path, tmp_path: Path, c
     ]
     rc = main(args)
     rows = json.loads((out / "stability.json").read_text())["runs"]
-    assert [r["run"] for r in rows] == ["regnet_debug-seed0-threads1", "varietysound_debug-seed0-threads1"]
+    assert [r["run"] for r in rows] == ["varietysound_debug-seed0-threads1"]
     for r in rows:
         assert r["clips"] == 4
         assert all(isinstance(r[k], float) and math.isfinite(r[k]) for k in FIGURES), r
@@ -214,7 +214,7 @@ def test_end_to_end_on_the_debug_configs(tiny_data_root: Path, tmp_path: Path, c
     capsys.readouterr()
     assert main(args) == rc
     said = capsys.readouterr().out
-    assert said.count("done earlier") == 2 and "training:" not in said, said
+    assert said.count("done earlier") == 1 and "training:" not in said, said
     assert weights.stat().st_mtime_ns == mtime
     assert json.loads((out / "stability.json").read_text())["runs"] == rows
 
