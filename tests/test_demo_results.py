@@ -43,7 +43,9 @@ def test_demo_varietysound_learns_alignment():
     # (here: the reference clip itself, right sound with the wrong timing) and its own sound on another video.
     s = _metrics("varietysound_demo")
     model, control = s["varietysound_demo"], s["model_other_video"]
-    assert model["onset_f1"] > s["same_category"]["onset_f1"]
+    # issue 13 item 2: with the paper's background encoder (trained on shuffled frames) it still learns timing,
+    # at least 3x the wrong-timing baseline (session 9: 3.7-5.9x over three seeds, 1 thread)
+    assert model["onset_f1"] >= 3 * s["same_category"]["onset_f1"]
     assert model["onset_f1"] > 2 * control["onset_f1"]
     assert model["av_offset_abs_ms"] < min(
         control["av_offset_abs_ms"], s["same_category"]["av_offset_abs_ms"]
