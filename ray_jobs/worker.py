@@ -159,7 +159,22 @@ def train_fn_per_worker(config: dict[str, Any]) -> None:
 def _write_artifacts(
     solver: Any, tracker: Any, dataset: Any, collate: Any, batch_size: int, seed: int, epoch: int
 ) -> None:
-    """Rank 0: the solver's files (mel images, audio, video) for a few clips, logged under `epoch_<n>/`."""
+    """Rank 0: the solver's files (mel images, audio, video) for a few clips, logged under `epoch_<n>/`.
+
+    The random number generators (torch, numpy, Python) are put back as they were: drawing samples must not move
+    the training that follows, or a tracked run (which writes them) would train a different model from an
+    untracked one with the same seed (session 9 measured that: the demo VarietySound left the untracked run's
+    path right after its first samples, at epoch 4)."""
+    state = loop.rng_state()  # CPU torch, numpy and Python (a GPU generator is not put back: never run on one)
+    try:
+        _write_artifacts_now(solver, tracker, dataset, collate, batch_size, seed, epoch)
+    finally:
+        loop.set_rng_state(state)
+
+
+def _write_artifacts_now(
+    solver: Any, tracker: Any, dataset: Any, collate: Any, batch_size: int, seed: int, epoch: int
+) -> None:
     loader = loop.make_loader(
         dataset, batch_size=batch_size, shuffle=False, seed=seed, epoch=0, collate_fn=collate
     )

@@ -364,3 +364,36 @@ def test_an_attempt_that_died_before_its_state_file_leaves_no_second_mlflow_run(
     assert attempt(tags) != first
     exp = client.get_experiment_by_name("exp")
     assert len(client.search_runs([exp.experiment_id])) == 3
+
+
+def test_writing_samples_leaves_the_random_generators_as_they_were(tmp_path: Path) -> None:
+    """A tracked run writes samples every few epochs; an untracked one does not. Drawing them must not move the
+    training that follows (session 9: the tracked demo VarietySound left the untracked run's path at epoch 4)."""
+    import random
+
+    import torch
+
+    from ray_jobs.worker import _write_artifacts
+
+    class Drawing:  # a solver whose samples draw from every generator, as generation and vocoding may
+        def train(self, mode: bool) -> None:
+            pass
+
+        def write_artifacts(self, out_dir: Path, loader: Any) -> list[Path]:
+            torch.rand(3), np.random.rand(3), random.random()  # noqa: NPY002
+            return []
+
+    class NoTracker:
+        def log_artifact(self, *a: Any, **k: Any) -> None:
+            raise AssertionError("nothing was written, nothing to log")
+
+    loop.seed_everything(5)
+    expected = (torch.rand(2), np.random.rand(2), random.random())  # noqa: NPY002
+    loop.seed_everything(5)
+    _write_artifacts(Drawing(), NoTracker(), [0, 1], None, 1, 0, 1)
+    after = (torch.rand(2), np.random.rand(2), random.random())  # noqa: NPY002
+    assert (
+        torch.equal(after[0], expected[0])
+        and np.array_equal(after[1], expected[1])
+        and after[2] == expected[2]
+    )
