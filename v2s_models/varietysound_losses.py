@@ -84,7 +84,8 @@ def generator_loss(
     weights['mel_peak'] * `mel_peak_l1_loss` over `peak_window` frames when that optional weight is given.
 
     `tdad_fake` (B, L') = D_t(G(v, m) | v); `mel_d_fake` = D_m(G(v, m)). Pass None for a discriminator that
-    is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel' (unweighted, detached).
+    is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel', and 'mel_peak' when that weight
+    is given (unweighted, detached).
     """
     _check_weights(weights)
     mel = mel_l1_loss(mel_pred, mel_target)
