@@ -88,7 +88,9 @@ def _swap_rows(key: str) -> dict[tuple[str, str, str], dict]:
     root = Path(os.environ.get("V2S_DEMO_ROOT", REPO))
     path = root / "evaluations" / key / "swap_test.json"
     if not path.is_file():
-        pytest.skip(f"{path} not found: run `make demo` first (a demo made before the swap-test stage has none)")
+        pytest.skip(
+            f"{path} not found: run `make demo` first (a demo made before the swap-test stage has none)"
+        )
     return {(r["system"], r["category"], r["parameter"]): r for r in json.loads(path.read_text())["rows"]}
 
 

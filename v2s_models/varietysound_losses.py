@@ -36,7 +36,9 @@ def mel_peak_l1_loss(pred: Tensor, target: Tensor, *, window: int) -> Tensor:
     it out costs, so the term asks for the peak near the right place.
     """
     if pred.shape != target.shape:
-        raise ValueError(f"mel_peak_l1_loss needs equal shapes, got {tuple(pred.shape)} and {tuple(target.shape)}")
+        raise ValueError(
+            f"mel_peak_l1_loss needs equal shapes, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
     if window < 1:
         raise ValueError(f"mel_peak_l1_loss: window must be at least 1 frame, got {window}")
     if window == 1:

@@ -43,9 +43,9 @@ def test_key_lists_match_what_the_solvers_read() -> None:
     assert set(config.LOSS_KEYS["vocoder"]) == set(vocoder.LOSS_KEYS)
     # gan_mel: the generator's own system says which weights it reads (config asks it when a config loads)
     assert set(gan_regnet.RegnetGan.loss_keys) == set(regnet_losses.GENERATOR_LOSS_KEYS)
-    assert set(gan_varietysound.VarietySoundGan.loss_keys) == set(varietysound_losses.PAPER_LOSS_WEIGHTS) | set(
-        varietysound_losses.OPTIONAL_LOSS_WEIGHTS
-    )
+    assert set(gan_varietysound.VarietySoundGan.loss_keys) == set(
+        varietysound_losses.PAPER_LOSS_WEIGHTS
+    ) | set(varietysound_losses.OPTIONAL_LOSS_WEIGHTS)
     assert set(config.LOSS_KEYS["gan_mel"]) == {"gan", "mel", "silence", "adv", "mel_peak"}
 
 

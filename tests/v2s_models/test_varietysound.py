@@ -492,7 +492,9 @@ def test_peak_loss_forgives_a_small_offset_but_not_a_missing_strike() -> None:
     # an optional weight: absent (the paper) adds nothing; given, adds weight x the term
     base, parts = generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0})
     assert "mel_peak" not in parts
-    total, parts = generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0, "mel_peak": 3.0}, peak_window=4)
+    total, parts = generator_loss(
+        late, target, weights={"mel": 1.0, "adv": 1.0, "mel_peak": 3.0}, peak_window=4
+    )
     torch.testing.assert_close(total, base + 3.0 * mel_peak_l1_loss(late, target, window=4))
     with pytest.raises(ValueError, match="mel_peak"):
         generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0, "peak": 1.0})
