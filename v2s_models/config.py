@@ -118,8 +118,6 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
         "val_seed",
         "val_background",
         "bn_recalibrate",
-        "mel_peak_window",
-        "background_input",
     ),
     "autoregressive": (
         "tbptt_chunk",
@@ -138,6 +136,9 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
     "correlation": ("min_shift", "val_seed", "grad_clip", "time_shift_negatives"),
     "vocoder": ("artifact_clips",),
 }
+# gan_mel's `train` keys are the paradigm's (above) and those of the generator's system (`GanSystem.train_keys`,
+# VarietySound: mel_peak_window, background_input, pitch_shift_bins), refused for a generator whose system does not
+# read them.
 # gan_mel's weights are those of the generator's system (`training/gan_system.py`): a config's `losses` keys are
 # checked against `loss_keys` of the GanSystem registered for the class its generator builds (REGNET: gan, mel,
 # silence; VarietySound: mel, adv, mel_peak; a user's system: its own). Importing the built-in systems registers them.
@@ -201,7 +202,10 @@ def validate(cfg: Mapping[str, Any], source: str = "config") -> None:
     _validate_losses(cfg, source)
     _validate_schedule(cfg.get("schedule") or {}, source)
     _validate_scaling(cfg.get("scaling") or {}, source)
-    _check_keys(source, "train.", cfg.get("train") or {}, (*TRAIN_KEYS[paradigm], *RAY_TRAIN_KEYS))
+    train_keys = TRAIN_KEYS[paradigm]
+    if paradigm == "gan_mel":
+        train_keys = (*train_keys, *_gan_mel_system_keys(cfg, source, "train_keys"))
+    _check_keys(source, "train.", cfg.get("train") or {}, (*train_keys, *RAY_TRAIN_KEYS))
     _check_keys(source, "tracking.", cfg.get("tracking") or {}, TRACKING_KEYS)
     if "init_from" in cfg:
         _validate_init_from(cfg["init_from"], source)
@@ -263,16 +267,17 @@ def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
 
 
 def _validate_losses(cfg: Mapping[str, Any], source: str) -> None:
-    known = _gan_mel_loss_keys(cfg, source) if cfg["paradigm"] == "gan_mel" else LOSS_KEYS[cfg["paradigm"]]
+    paradigm = cfg["paradigm"]
+    known = _gan_mel_system_keys(cfg, source, "loss_keys") if paradigm == "gan_mel" else LOSS_KEYS[paradigm]
     _check_keys(source, "losses.", cfg["losses"], known)
     for name, w in cfg["losses"].items():
         if not _number(w) or w < 0:
             raise _err(source, f"losses.{name}", f"must be a number >= 0, got {w!r}")
 
 
-def _gan_mel_loss_keys(cfg: Mapping[str, Any], source: str) -> tuple[str, ...]:
-    """The `loss_keys` of the GanSystem registered for the class `model.generator` builds (resolving the component
-    imports its module, which registers a user's system there).
+def _gan_mel_system_keys(cfg: Mapping[str, Any], source: str, attr: str) -> tuple[str, ...]:
+    """The `loss_keys` or `train_keys` (`attr`) of the GanSystem registered for the class `model.generator` builds
+    (resolving the component imports its module, which registers a user's system there).
 
     The class is the component's when it is a class, else the one its builder forwards to (the built-ins); a
     class with no system is refused. Failing those, a builder's return annotation is used when a system is
@@ -288,12 +293,12 @@ def _gan_mel_loss_keys(cfg: Mapping[str, Any], source: str) -> tuple[str, ...]:
             system = gan_system_for_class(built)
             if system is None:
                 raise _err(source, "model.generator", no_gan_system(built))
-            return system.loss_keys
+            return getattr(system, attr)
         annotated = _return_class(component.builder)
         system = gan_system_for_class(annotated) if annotated is not None else None
         if system is not None:
-            return system.loss_keys
-    return tuple(dict.fromkeys(k for system in gan_systems().values() for k in system.loss_keys))
+            return getattr(system, attr)
+    return tuple(dict.fromkeys(k for system in gan_systems().values() for k in getattr(system, attr)))
 
 
 def _return_class(builder: Any) -> type | None:

@@ -108,6 +108,26 @@ def test_a_builder_with_no_class_to_ask_gets_the_keys_some_system_reads(
         validate({**_toy_config("mylab.opaque_builder"), "losses": {"mell": 1.0}}, "toy.yaml")
 
 
+def test_a_train_option_of_another_system_passes_an_opaque_builder_then_its_own_system_refuses_it(
+    trusted_toy: None, registered: list[str]
+) -> None:
+    """VarietySound's `train.background_input` passes the load-time check of a builder with no class to ask (some
+    system reads it), and the toy system, which does not, refuses it by name when the solver starts."""
+
+    def opaque_builder(hidden: int = 16):  # no return annotation: the class is unknown
+        return ToyMelGenerator(hidden=hidden)
+
+    components.register("mylab.opaque_builder2", opaque_builder)
+    registered.append("mylab.opaque_builder2")
+    cfg = _toy_config("mylab.opaque_builder2")
+    cfg["train"] = {**(cfg.get("train") or {}), "background_input": "shuffled"}
+    validate(cfg, "toy.yaml")
+    with pytest.raises(ValueError, match=r"train: \w+ does not read \['background_input'\]"):
+        build_solver(cfg)
+    with pytest.raises(ConfigError, match=r"train\.background_inptu: unknown key"):
+        validate({**cfg, "train": {"background_inptu": "shuffled"}}, "toy.yaml")
+
+
 def test_a_generator_class_without_a_system_is_refused_at_load_time(
     trusted_toy: None, registered: list[str]
 ) -> None:

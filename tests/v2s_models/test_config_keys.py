@@ -47,6 +47,8 @@ def test_key_lists_match_what_the_solvers_read() -> None:
         varietysound_losses.PAPER_LOSS_WEIGHTS
     ) | set(varietysound_losses.OPTIONAL_LOSS_WEIGHTS)
     assert set(config.LOSS_KEYS["gan_mel"]) == {"gan", "mel", "silence", "adv", "mel_peak"}
+    assert set(config.TRAIN_KEYS["gan_mel"]) == set(gan_mel.TRAIN_KEYS)
+    assert gan_regnet.RegnetGan.train_keys == ()  # its options are the paradigm's
 
 
 @pytest.mark.parametrize(
@@ -93,6 +95,10 @@ def test_keys_of_another_paradigm_or_schedule_are_refused() -> None:
         load_config(REGNET_DEBUG, {"schedule.name": "linear_decay", "schedule.gamma": 0.9})
     with pytest.raises(ConfigError, match=r"losses\.silence: unknown key"):
         load_config(VS_DEBUG, {"losses.silence": 1.0})  # REGNET's, not VarietySound's
+    for key, value in (("background_input", "shuffled"), ("pitch_shift_bins", 4), ("mel_peak_window", 4)):
+        with pytest.raises(ConfigError, match=rf"train\.{key}: unknown key"):
+            load_config(REGNET_DEBUG, {f"train.{key}": value})  # VarietySound's, not REGNET's
+        assert load_config(VS_DEBUG, {f"train.{key}": value})["train"][key] == value
     with pytest.raises(
         ConfigError, match=r"schedule\.name: 'linear_decy' is not one of .*did you mean 'linear_decay'"
     ):

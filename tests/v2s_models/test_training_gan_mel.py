@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from v2s_models.config import load_config
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
 from v2s_models.training import artifacts
 from v2s_models.training.gan_mel import GanMelSolver, frame_energy, onset_strength, pearson
+from v2s_models.training.gan_varietysound import shift_mel_bins
 from v2s_models.training.loop import build_solver, fit, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -430,3 +432,60 @@ def test_varietysound_shuffled_background_keeps_the_frames_and_drops_their_order
     for bad in ({"train.background_input": "reversed"}, {"train.mel_peak_window": 0}, {"losses.peak": 1.0}):
         with pytest.raises(ValueError, match=r"train.background_input|train.mel_peak_window|losses"):
             build_solver(_cfg("varietysound", **bad), root=tiny_root)
+
+
+def test_shift_mel_bins_moves_each_clip_by_its_own_whole_number_of_bins() -> None:
+    """train.pitch_shift_bins (not in the paper): every clip's mel moves along the mel axis by one shift drawn from
+    [-K, K]; the moved bins are the clip's own, and the bins left empty take the clip's lowest value."""
+    torch.manual_seed(0)
+    mel = torch.rand(16, 80, 7) + 1.0  # every value in [1, 2): the fill (the clip's minimum) is found below
+    shifted = shift_mel_bins(mel, 4)
+    seen = set()
+    for b in range(16):
+        matches = [
+            k
+            for k in range(-4, 5)
+            if torch.equal(shifted[b, max(k, 0) : 80 + min(k, 0)], mel[b, max(-k, 0) : 80 - max(k, 0)])
+        ]
+        assert len(matches) == 1, f"clip {b}: not one whole-bin shift of the input ({matches})"
+        k = matches[0]
+        seen.add(k)
+        empty = shifted[b, :k] if k > 0 else shifted[b, 80 + k :]
+        assert torch.equal(empty, torch.full_like(empty, float(mel[b].min())))
+    assert len(seen) > 3  # the shifts differ between clips
+
+
+def test_varietysound_pitch_shift_gives_target_and_reference_the_same_shifted_mel(
+    tiny_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With train.pitch_shift_bins the step's target, timbre reference and background input are one shifted mel,
+    so the shift can only be read from the reference; the video is unchanged. Bad values are refused by name."""
+    from v2s_models.training import gan_varietysound
+
+    cfg = _cfg("varietysound", **{"train.pitch_shift_bins": 6, "model.generator.use_background": True})
+    solver = build_solver(cfg, root=tiny_root)
+    seen: dict[str, Tensor] = {}
+    real_loss = gan_varietysound.generator_loss
+
+    def spy_loss(fake: Tensor, target: Tensor, **kw: Any):
+        seen["target"] = target
+        return real_loss(fake, target, **kw)
+
+    monkeypatch.setattr(gan_varietysound, "generator_loss", spy_loss)
+    generator = solver.modules["generator"]
+    hook = generator.register_forward_pre_hook(
+        lambda _m, args: seen.update(visual=args[0], reference=args[1], background=args[2])
+    )
+    torch.manual_seed(3)
+    mel = torch.rand(4, 80, generator.upsample_factor * 32)
+    visual = torch.rand(4, 32, generator.video_dim)
+    solver.gan.train_step(visual, mel)
+    hook.remove()
+    assert seen["reference"] is seen["target"] and seen["visual"] is visual
+    assert not torch.equal(seen["target"], mel)  # 4 clips drawn from 13 shifts: some moved (seed 3)
+    assert sorted(seen["background"][0].sum(0).tolist()) == pytest.approx(
+        sorted(seen["target"][0].sum(0).tolist())
+    )
+    for bad in (-1, 40, 2.5, True):
+        with pytest.raises(ValueError, match="train.pitch_shift_bins"):
+            build_solver(_cfg("varietysound", **{"train.pitch_shift_bins": bad}), root=tiny_root)

@@ -67,6 +67,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from v2s_models.config import TRAIN_KEYS as CONFIG_TRAIN_KEYS
 from v2s_models.data import MelVisualDataset, collate_dicts, read_manifest
 from v2s_models.interface import ModelInputs, is_sound_model
 from v2s_models.metrics.mcd import mel_cepstral_distortion
@@ -80,6 +81,7 @@ from v2s_models.vocoders.griffinlim import GriffinLimVocoder
 log = logging.getLogger(__name__)
 
 DATA_KEYS = ("manifest", "preset", "train_split", "val_split", "visual_part", "max_clips", "categories")
+TRAIN_KEYS = CONFIG_TRAIN_KEYS["gan_mel"]  # the paradigm's own; each GanSystem adds its `train_keys`
 FALLBACK_VAL_SPLIT = "test"
 DEFAULT_TDAD_SHIFT = (22, 86)  # mel frames: about 0.26 s and 1 s at 86 frames/s
 GAN_SYSTEMS = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)  # registered on import
@@ -170,6 +172,7 @@ class GanMelSolver(Solver):
         self.system = self.gan.name
         self.gan.check_components()
         self.gan.check_loss_weights(self.loss_weights)
+        self.gan.check_train_keys(train_opts, TRAIN_KEYS)
         if self.val_background == "real" and not self.gan.has_background:
             raise ValueError(
                 "train.val_background: 'real' needs a VarietySound generator with its background encoder "

@@ -5,10 +5,12 @@ checks of the data against the generator, validation metrics, artifacts, checkpo
 
 To train a new mel generator with this paradigm: implement `v2s_models.interface.SoundModel` in it (the solver
 reads its widths from `model_inputs()`), subclass `GanSystem` in your own module, list the `losses` weights it
-reads in `loss_keys`, build your discriminators' `Adversary` objects (training/adversarial.py) in `__init__`,
-and call `register_gan_system(YourGenerator, YourSystem)` where your module is imported. `config.validate`
-asks the system registered for the generator's class (`gan_system_for_class`) for its `loss_keys` when a
-config loads, so a key your system reads is accepted and any other is refused, naming the closest.
+reads in `loss_keys` and its own `train` options in `train_keys`, build your discriminators' `Adversary`
+objects (training/adversarial.py) in `__init__`, and call `register_gan_system(YourGenerator, YourSystem)`
+where your module is imported. `config.validate`
+asks the system registered for the generator's class (`gan_system_for_class`) for its `loss_keys` and
+`train_keys` when a config loads, so a key your system reads is accepted and any other is refused, naming the
+closest.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class GanSystem:
     visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument that sets its visual width
     takes_reference: ClassVar[bool] = False  # generation needs a reference sound (its mel)
     loss_keys: ClassVar[tuple[str, ...]] = ()  # the `losses` weights it reads; config.validate refuses others
+    train_keys: ClassVar[
+        tuple[str, ...]
+    ] = ()  # its own `train` options, beside the paradigm's (config.TRAIN_KEYS)
 
     def __init__(self, solver: Any) -> None:
         self.solver = solver
@@ -78,6 +83,15 @@ class GanSystem:
 
     def check_components(self) -> None:
         """Raises ValueError when the built components do not fit together."""
+
+    def check_train_keys(self, train: Mapping[str, Any], shared: tuple[str, ...]) -> None:
+        """Raises ValueError naming a `train` key that neither the paradigm (`shared`) nor this system reads: a
+        generator built by a function without a return annotation is checked against every system's keys when
+        its config loads, and narrowed to its own system's here."""
+        unknown = sorted(set(train) - set(shared) - set(self.train_keys))
+        if unknown:
+            own = ", ".join(self.train_keys) or "none"
+            raise ValueError(f"train: {self.name} does not read {unknown} (its own train options: {own})")
 
     def check_loss_weights(self, weights: Mapping[str, float]) -> None:
         """Raises ValueError naming the unknown or missing `losses` keys (here: the keys not in `loss_keys`;

@@ -38,6 +38,7 @@ class VarietySoundGan(GanSystem):
     visual_dim_key = "video_dim"
     takes_reference = True
     loss_keys = (*PAPER_LOSS_WEIGHTS, *OPTIONAL_LOSS_WEIGHTS)  # mel, adv required; mel_peak optional
+    train_keys = ("mel_peak_window", "background_input", "pitch_shift_bins")  # options not in the paper
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
@@ -45,7 +46,9 @@ class VarietySoundGan(GanSystem):
         opts = dict(solver.cfg.get("train", {}))
         window = opts.get("mel_peak_window", self.generator.upsample_factor)
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"train.mel_peak_window: expected a whole number of mel frames >= 1, got {window!r}")
+            raise ValueError(
+                f"train.mel_peak_window: expected a whole number of mel frames >= 1, got {window!r}"
+            )
         self.mel_peak_window = window
         self.background_input = opts.get("background_input", "own")
         if self.background_input not in BACKGROUND_INPUTS:
@@ -53,6 +56,17 @@ class VarietySoundGan(GanSystem):
                 f"train.background_input: expected one of {', '.join(BACKGROUND_INPUTS)}, "
                 f"got {self.background_input!r}"
             )
+        shift = opts.get("pitch_shift_bins", 0)
+        if (
+            isinstance(shift, bool)
+            or not isinstance(shift, int)
+            or not 0 <= shift < self.generator.n_mels // 2
+        ):
+            raise ValueError(
+                f"train.pitch_shift_bins: expected a whole number of mel bins in [0, {self.generator.n_mels // 2}), "
+                f"got {shift!r}"
+            )
+        self.pitch_shift_bins = shift
         self.tdad = AlignmentAdversary(solver, "tdad", shift=solver.tdad_shift) if "tdad" in modules else None
         self.mel_discriminator = (
             WindowedMelAdversary(solver, "mel_discriminator") if "mel_discriminator" in modules else None
@@ -90,6 +104,8 @@ class VarietySoundGan(GanSystem):
 
     def train_step(self, visual: Tensor, mel: Tensor) -> dict[str, float]:
         solver = self.solver
+        if self.pitch_shift_bins:
+            mel = shift_mel_bins(mel, self.pitch_shift_bins)
         background = self._training_background(mel) if self.has_background else None
         with solver.autocast():
             # reference = own mel, resampled in the acoustic encoder
@@ -137,6 +153,22 @@ class VarietySoundGan(GanSystem):
             else None
         )
         return Generated(mel=generated, reference=reference, own_reference=own)
+
+
+def shift_mel_bins(mel: Tensor, max_shift: int) -> Tensor:
+    """Each clip's mel (B, n_mels, L) moved along the mel axis by its own whole number of bins drawn uniformly
+    from [-max_shift, max_shift] (`train.pitch_shift_bins`, not in the paper): up moves every partial to a higher
+    bin, the bins left empty at the edge take the clip's lowest value (its silence). The shifted mel is the
+    training step's target, timbre reference and background input at once, and the video is unchanged, so the
+    shift can be read from the reference only: the acoustic encoder is made to carry where the partials sit, which
+    within-category timbre transfer needs (docs/results.md, "pitch-shift augmentation")."""
+    b, n_mels, _ = mel.shape
+    shifts = torch.randint(-max_shift, max_shift + 1, (b,), device=mel.device)
+    src = torch.arange(n_mels, device=mel.device)[None, :] - shifts[:, None]  # (B, n_mels): bin read per bin
+    inside = (src >= 0) & (src < n_mels)
+    moved = torch.gather(mel, 1, src.clamp(0, n_mels - 1).unsqueeze(-1).expand_as(mel))
+    floor = mel.amin(dim=(1, 2), keepdim=True).expand_as(mel)
+    return torch.where(inside.unsqueeze(-1), moved, floor)
 
 
 register_gan_system(VarietySoundGenerator, VarietySoundGan)

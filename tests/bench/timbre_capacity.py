@@ -1,0 +1,180 @@
+"""Can VarietySound's acoustic encoder carry within-category pitch at all? (issue 13 item 1, a diagnostic)
+
+The swap test finds that the trained demo model's output pitch does not follow the reference, and a ridge probe
+finds no pitch in its timbre vector. This script asks the question without the GAN: it trains the acoustic
+encoder alone (the demo config's sizes by default, random resampling on, as in training) with a linear head
+to regress each clip's ground-truth log pitch, z-scored within its category (so knowing the category is worth
+nothing: only the within-category timbre that the swap test measures counts). It trains on the train split
+and reports, after every epoch, the Spearman correlation between prediction and truth on the val + test clips:
+within hammer, within drum (8 clips each on the demo data, so noisy), and over all of them ("all": every
+category's z-scores together, the steadier figure). Per seed, then the mean and spread over seeds of the last
+epoch.
+
+If this supervised encoder cannot learn pitch, the GAN's mel loss cannot teach it either; if it can, the
+missing transfer is the training signal's fault. Variants switch off parts of the paper's design: the
+InstanceNorm of each SGAU's input gate (`--no-instance-norm`), random resampling (`--no-resample`), or the
+timbre pooling (`--pooling max|mean`; the paper's is `last`).
+
+    python tests/bench/timbre_capacity.py --root DEMO_CLONE --seeds 0 1 2
+    python tests/bench/timbre_capacity.py --root DEMO_CLONE --seeds 0 1 2 --pooling max
+
+Reads the SynthFoley ground truth (`<root>/<ground_truth>` JSON, key `timbre.pitch_hz`) and the regnet-preset
+mels of `<root>/data/prepared/manifest.jsonl`; writes nothing. One thread, a few seconds an epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from v2s_models.data import feature_dir, read_manifest
+from v2s_models.varietysound_encoders import AcousticEncoder
+
+REPORT_CATEGORIES = ("hammer", "drum")
+
+
+def load_clips(root: Path, manifest: str = "data/prepared/manifest.jsonl") -> list[dict[str, Any]]:
+    """Every clip with a ground-truth pitch: category, split, mel (n_mels, L) and `z`, its log pitch z-scored
+    within its category."""
+    clips = []
+    for row in read_manifest(manifest, root=root):
+        truth_file = row.get("ground_truth")
+        if not truth_file:
+            continue
+        timbre = json.loads((root / truth_file).read_text()).get("timbre") or {}
+        if "pitch_hz" not in timbre:
+            continue
+        mel = np.load(feature_dir(row, "regnet", root) / "mel.npy").astype(np.float32)
+        clips.append(
+            {
+                "category": row["category"],
+                "split": row["split"],
+                "mel": mel,
+                "log_pitch": float(np.log(timbre["pitch_hz"])),
+            }
+        )
+    if not clips:
+        raise SystemExit(
+            f"{root}: no clip with a ground-truth pitch (SynthFoley data with timbre labels needed)"
+        )
+    return within_category_z(clips)
+
+
+def within_category_z(clips: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adds `z`: log pitch minus its category's mean, over its category's standard deviation (all splits)."""
+    for category in {c["category"] for c in clips}:
+        values = np.array([c["log_pitch"] for c in clips if c["category"] == category])
+        std = values.std() or 1.0
+        for c in clips:
+            if c["category"] == category:
+                c["z"] = (c["log_pitch"] - values.mean()) / std
+    return clips
+
+
+def build_encoder(args: argparse.Namespace) -> AcousticEncoder:
+    encoder = AcousticEncoder(
+        n_mels=80,
+        units=args.units,
+        channels=args.channels,
+        lstm_layers=args.lstm_layers,
+        lstm_hidden=args.lstm_hidden,
+        pooling=args.pooling,
+        resample=not args.no_resample,
+    )
+    if args.no_instance_norm:
+        for unit in encoder.units:
+            assert isinstance(unit.input_gate[-1], nn.InstanceNorm1d), unit.input_gate
+            unit.input_gate[-1] = nn.Identity()
+    return encoder
+
+
+def spearman(pred: Sequence[float], truth: Sequence[float]) -> float:
+    if len(pred) < 3:
+        return float("nan")
+    return float(stats.spearmanr(pred, truth).statistic)
+
+
+def run_seed(clips: list[dict[str, Any]], args: argparse.Namespace, seed: int) -> dict[str, float]:
+    train = [c for c in clips if c["split"] == "train"]
+    held = [c for c in clips if c["split"] != "train"]
+    torch.manual_seed(seed)
+    encoder = build_encoder(args)
+    head = nn.Linear(encoder.out_dim, 1)
+    opt = torch.optim.Adam([*encoder.parameters(), *head.parameters()], lr=args.lr)
+    x_train = torch.from_numpy(np.stack([c["mel"] for c in train]))
+    y_train = torch.tensor([c["z"] for c in train], dtype=torch.float32)
+    x_held = torch.from_numpy(np.stack([c["mel"] for c in held]))
+    t0 = time.perf_counter()
+    result: dict[str, float] = {}
+    for epoch in range(1, args.epochs + 1):
+        encoder.train()
+        order = torch.randperm(len(train))
+        for i in range(0, len(train), args.batch_size):
+            idx = order[i : i + args.batch_size]
+            loss = ((head(encoder.timbre(x_train[idx]))[:, 0] - y_train[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        encoder.eval()
+        with torch.no_grad():
+            pred = head(encoder.timbre(x_held, generator=torch.Generator().manual_seed(0)))[:, 0].tolist()
+        result = {"all": spearman(pred, [c["z"] for c in held])}
+        for category in REPORT_CATEGORIES:
+            pairs = [(p, c["z"]) for p, c in zip(pred, held, strict=True) if c["category"] == category]
+            result[category] = spearman([p for p, _ in pairs], [z for _, z in pairs])
+        figures = " ".join(f"{k} {v:+.2f}" for k, v in result.items())
+        print(
+            f"[capacity] seed {seed} epoch {epoch}/{args.epochs}: held-out spearman {figures} "
+            f"(last batch mse {loss.item():.3f}, {time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", type=Path, required=True, help="project folder with the prepared demo data")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--units", type=int, default=2, help="SGAUs (demo config 2, paper 5)")
+    ap.add_argument("--channels", type=int, default=64, help="SGAU channels (demo config 64, paper 512)")
+    ap.add_argument(
+        "--lstm-layers", type=int, default=1, help="BiLSTM layers (demo config 1, paper Table 3: 2)"
+    )
+    ap.add_argument("--lstm-hidden", type=int, default=32, help="BiLSTM width (demo config 32, paper 256)")
+    ap.add_argument("--pooling", choices=("last", "mean", "max"), default="last")
+    ap.add_argument("--no-instance-norm", action="store_true", help="drop the SGAU input gate's InstanceNorm")
+    ap.add_argument("--no-resample", action="store_true", help="switch random resampling off")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    clips = load_clips(args.root.resolve())
+    held = sum(c["split"] != "train" for c in clips)
+    print(
+        f"[capacity] {len(clips) - held} training clips, {held} held out; variant: {vars(args)}", flush=True
+    )
+    results = [run_seed(clips, args, seed) for seed in args.seeds]
+    print("[capacity] last epoch, over seeds: mean ± std [min, max]")
+    for key in ("all", *REPORT_CATEGORIES):
+        values = [r[key] for r in results]
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(
+            f"  {key:7s} {statistics.mean(values):+.2f} ± {spread:.2f} [{min(values):+.2f}, {max(values):+.2f}]"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
