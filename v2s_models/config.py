@@ -136,9 +136,9 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
     "correlation": ("min_shift", "val_seed", "grad_clip", "time_shift_negatives"),
     "vocoder": ("artifact_clips",),
 }
-# gan_mel's `train` keys are the paradigm's (above) and those of the generator's system (`GanSystem.train_keys`,
-# VarietySound: mel_peak_window, background_input, pitch_shift_bins), refused for a generator whose system does not
-# read them.
+# gan_mel's `train` keys are the paradigm's (above) and those of the generator's system (`GanSystem.train_keys`;
+# VarietySound: mel_peak_window, background_input, pitch_shift_bins, temporal_warmup_epochs), refused for a
+# generator whose system does not read them.
 # gan_mel's weights are those of the generator's system (`training/gan_system.py`): a config's `losses` keys are
 # checked against `loss_keys` of the GanSystem registered for the class its generator builds (REGNET: gan, mel,
 # silence; VarietySound: mel, adv, mel_peak; a user's system: its own). Importing the built-in systems registers them.

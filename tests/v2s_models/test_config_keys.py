@@ -95,7 +95,12 @@ def test_keys_of_another_paradigm_or_schedule_are_refused() -> None:
         load_config(REGNET_DEBUG, {"schedule.name": "linear_decay", "schedule.gamma": 0.9})
     with pytest.raises(ConfigError, match=r"losses\.silence: unknown key"):
         load_config(VS_DEBUG, {"losses.silence": 1.0})  # REGNET's, not VarietySound's
-    for key, value in (("background_input", "shuffled"), ("pitch_shift_bins", 4), ("mel_peak_window", 4)):
+    for key, value in (
+        ("background_input", "shuffled"),
+        ("pitch_shift_bins", 4),
+        ("mel_peak_window", 4),
+        ("temporal_warmup_epochs", 2),
+    ):
         with pytest.raises(ConfigError, match=rf"train\.{key}: unknown key"):
             load_config(REGNET_DEBUG, {f"train.{key}": value})  # VarietySound's, not REGNET's
         assert load_config(VS_DEBUG, {f"train.{key}": value})["train"][key] == value

@@ -489,3 +489,34 @@ def test_varietysound_pitch_shift_gives_target_and_reference_the_same_shifted_me
     for bad in (-1, 40, 2.5, True):
         with pytest.raises(ValueError, match="train.pitch_shift_bins"):
             build_solver(_cfg("varietysound", **{"train.pitch_shift_bins": bad}), root=tiny_root)
+
+
+def test_varietysound_temporal_warmup_gives_silence_to_the_other_encoders_for_its_epochs(
+    tiny_root: Path,
+) -> None:
+    """train.temporal_warmup_epochs: N (not in the paper): the first N epochs hand the acoustic and background
+    encoders silence, then the clip's mel; counted by the schedule, so it survives a resume."""
+    cfg = _cfg("varietysound", **{"train.temporal_warmup_epochs": 1, "model.generator.use_background": True})
+    solver = build_solver(cfg, root=tiny_root)
+    generator = solver.modules["generator"]
+    seen: list[tuple[Tensor, Tensor]] = []
+    hook = generator.register_forward_pre_hook(lambda _m, args: seen.append((args[1], args[2])))
+    torch.manual_seed(0)
+    mel = torch.rand(2, 80, generator.upsample_factor * 32)
+    visual = torch.rand(2, 32, generator.video_dim)
+    solver.gan.train_step(visual, mel)
+    reference, background = seen[-1]
+    assert torch.equal(reference, torch.full_like(mel, generator.silence_value)) and background is reference
+    solver.end_epoch()
+    assert not solver.gan.in_temporal_warmup
+    resumed = build_solver(cfg, root=tiny_root)
+    resumed.load_state_dict(solver.state_dict())
+    assert not resumed.gan.in_temporal_warmup
+    solver.gan.train_step(visual, mel)
+    hook.remove()
+    reference, background = seen[-1]
+    assert reference is mel and not torch.equal(background, torch.full_like(mel, generator.silence_value))
+    assert not build_solver(_cfg("varietysound"), root=tiny_root).gan.in_temporal_warmup  # off by default
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="train.temporal_warmup_epochs"):
+            build_solver(_cfg("varietysound", **{"train.temporal_warmup_epochs": bad}), root=tiny_root)

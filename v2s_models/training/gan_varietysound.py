@@ -38,7 +38,12 @@ class VarietySoundGan(GanSystem):
     visual_dim_key = "video_dim"
     takes_reference = True
     loss_keys = (*PAPER_LOSS_WEIGHTS, *OPTIONAL_LOSS_WEIGHTS)  # mel, adv required; mel_peak optional
-    train_keys = ("mel_peak_window", "background_input", "pitch_shift_bins")  # options not in the paper
+    train_keys = (
+        "mel_peak_window",
+        "background_input",
+        "pitch_shift_bins",
+        "temporal_warmup_epochs",
+    )  # not in the paper
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
@@ -67,6 +72,12 @@ class VarietySoundGan(GanSystem):
                 f"got {shift!r}"
             )
         self.pitch_shift_bins = shift
+        warmup = opts.get("temporal_warmup_epochs", 0)
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(
+                f"train.temporal_warmup_epochs: expected a whole number of epochs >= 0, got {warmup!r}"
+            )
+        self.temporal_warmup_epochs = warmup
         self.tdad = AlignmentAdversary(solver, "tdad", shift=solver.tdad_shift) if "tdad" in modules else None
         self.mel_discriminator = (
             WindowedMelAdversary(solver, "mel_discriminator") if "mel_discriminator" in modules else None
@@ -107,9 +118,13 @@ class VarietySoundGan(GanSystem):
         if self.pitch_shift_bins:
             mel = shift_mel_bins(mel, self.pitch_shift_bins)
         background = self._training_background(mel) if self.has_background else None
+        reference = mel  # the clip's own mel, resampled in the acoustic encoder
+        if self.in_temporal_warmup:
+            # silence as reference and background: the decoder must explain the mel from the video alone
+            reference = torch.full_like(mel, self.generator.silence_value)
+            background = reference if background is not None else None
         with solver.autocast():
-            # reference = own mel, resampled in the acoustic encoder
-            fake = solver.modules["generator"](visual, mel, background).float()
+            fake = solver.modules["generator"](visual, reference, background).float()
         losses: dict[str, float] = {}
         adversaries = [a for a in (self.tdad, self.mel_discriminator) if a is not None]
         for adversary in adversaries:
@@ -129,6 +144,13 @@ class VarietySoundGan(GanSystem):
         optimiser_step(solver.optimizers["generator"], total)
         losses.update({"g_total": total.item(), **{f"g_{k}": v.item() for k, v in parts.items()}})
         return losses
+
+    @property
+    def in_temporal_warmup(self) -> bool:
+        """`train.temporal_warmup_epochs: N` (not in the paper): the first N epochs give the timbre and background
+        encoders silence, so the decoder can only follow the video; the full inputs come after. Counted by the
+        generator's schedule (epochs finished), so a resumed run keeps its place."""
+        return self.solver.schedulers["generator"].last_epoch < self.temporal_warmup_epochs
 
     def _training_background(self, mel: Tensor) -> Tensor:
         """The background encoder's training input: the clip's own mel (the paper), or (`train.background_input:
