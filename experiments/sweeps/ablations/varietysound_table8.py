@@ -11,7 +11,8 @@ demo config), validated with the clip's real mel as background input (`train.val
 silence. Its gain over `proposed` is what the background information adds; it is not a vision-only score.
 `without_background` (not a row of the paper's table) is the model built without the background encoder, to
 show what the encoder costs or gives when it hears silence. The demo base trains the background encoder on the
-clip's frames shuffled in time (`train.background_input: shuffled`, a departure the config explains).
+clip's frames shuffled in time (`train.background_input: shuffled`) and adds a peak term to the losses
+(`losses.mel_peak`), departures the config explains.
 """
 
 from ray_jobs.declare import ONE_CPU
