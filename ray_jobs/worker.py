@@ -165,9 +165,8 @@ def _write_artifacts(
     the training that follows, or a tracked run (which writes them) would train a different model from an
     untracked one with the same seed (session 9 measured that: the demo VarietySound left the untracked run's
     path right after its first samples, at epoch 4)."""
-    state = (
-        loop.rng_state()
-    )  # CPU torch, numpy and Python (a GPU generator is not put back: never run on one)
+    # CPU torch, numpy and Python (a GPU generator is not put back: never run on one)
+    state = loop.rng_state()
     try:
         _write_artifacts_now(solver, tracker, dataset, collate, batch_size, seed, epoch)
     finally:

@@ -89,6 +89,7 @@ from v2s_models.samplernn import SampleRNNState, tbptt_chunks
 from v2s_models.settings import DataSettings
 from v2s_models.training.artifacts import safe_name, write_wav
 from v2s_models.training.base import Solver
+from v2s_models.training.options import train_option_int
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +199,6 @@ def _opt_float(opts: Mapping[str, Any], key: str, default: float | None) -> floa
     return float(value)
 
 
-def _opt_int(opts: Mapping[str, Any], key: str, default: int, minimum: int = 0) -> int:
-    value = opts.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"train.{key}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class AutoregressiveSolver(Solver):
     """SampleRNN training with truncated BPTT for Zhou's Frame/Seq/Flow and the seq2seq system.
 
@@ -280,7 +274,7 @@ class AutoregressiveSolver(Solver):
             if key not in TRAIN_KEYS:
                 raise ValueError(f"train.{key}: unknown key (known: {', '.join(TRAIN_KEYS)})")
         lookback = model.lookback
-        self.chunk_len = _opt_int(opts, "tbptt_chunk", 1024, minimum=1)
+        self.chunk_len = train_option_int(opts, "tbptt_chunk", 1024, minimum=1)
         if self.chunk_len % lookback:
             raise ValueError(f"train.tbptt_chunk: must be a multiple of {lookback}, got {self.chunk_len}")
         self.grad_clip = _opt_float(opts, "grad_clip", 1.0)
@@ -292,14 +286,14 @@ class AutoregressiveSolver(Solver):
         if self.window not in ("random", "start"):
             raise ValueError(f"train.window: 'random' or 'start', got {self.window!r}")
         self.val_max_seconds = _opt_float(opts, "val_max_seconds", None)
-        self.val_generate_clips = _opt_int(opts, "val_generate_clips", 0)
+        self.val_generate_clips = train_option_int(opts, "val_generate_clips", 0)
         self.val_generate_seconds = _opt_float(opts, "val_generate_seconds", 0.5) or 0.0
-        self.artifact_clips = _opt_int(opts, "artifact_clips", 2)
+        self.artifact_clips = train_option_int(opts, "artifact_clips", 2)
         self.artifact_seconds = _opt_float(opts, "artifact_seconds", 1.0) or 0.0
         self.temperature = _opt_float(opts, "temperature", 1.0) or 0.0
         if self.temperature <= 0:
             raise ValueError(f"train.temperature: must be > 0, got {opts.get('temperature')!r}")
-        self.val_seed = _opt_int(opts, "val_seed", 0)
+        self.val_seed = train_option_int(opts, "val_seed", 0)
         for key, seconds in (("max_seconds", self.max_seconds), ("val_max_seconds", self.val_max_seconds)):
             if seconds is not None and self._window_samples(seconds, 10**12) < lookback:
                 raise ValueError(f"train.{key}: {seconds} s is shorter than one {lookback}-sample frame")

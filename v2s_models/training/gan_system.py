@@ -7,10 +7,9 @@ To train a new mel generator with this paradigm: implement `v2s_models.interface
 reads its widths from `model_inputs()`), subclass `GanSystem` in your own module, list the `losses` weights it
 reads in `loss_keys` and its own `train` options in `train_keys`, build your discriminators' `Adversary`
 objects (training/adversarial.py) in `__init__`, and call `register_gan_system(YourGenerator, YourSystem)`
-where your module is imported. `config.validate`
-asks the system registered for the generator's class (`gan_system_for_class`) for its `loss_keys` and
-`train_keys` when a config loads, so a key your system reads is accepted and any other is refused, naming the
-closest.
+where your module is imported. `config.validate` asks the system registered for the generator's class
+(`gan_system_for_class`) for its `loss_keys` and `train_keys` when a config loads, so a key your system reads
+is accepted and any other is refused, naming the closest.
 """
 
 from __future__ import annotations
@@ -65,9 +64,8 @@ class GanSystem:
     visual_dim_key: ClassVar[str] = "visual_dim"  # the generator's argument that sets its visual width
     takes_reference: ClassVar[bool] = False  # generation needs a reference sound (its mel)
     loss_keys: ClassVar[tuple[str, ...]] = ()  # the `losses` weights it reads; config.validate refuses others
-    train_keys: ClassVar[
-        tuple[str, ...]
-    ] = ()  # its own `train` options, beside the paradigm's (config.TRAIN_KEYS)
+    # its own `train` options, beside the paradigm's (config.TRAIN_KEYS); config.validate refuses others
+    train_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, solver: Any) -> None:
         self.solver = solver

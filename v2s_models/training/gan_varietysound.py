@@ -21,6 +21,7 @@ from torch import Tensor
 
 from v2s_models.training.adversarial import AlignmentAdversary, WindowedMelAdversary, optimiser_step
 from v2s_models.training.gan_system import GanSystem, Generated, GenerationInputs, register_gan_system
+from v2s_models.training.options import train_option_int
 from v2s_models.varietysound import VarietySoundGenerator
 from v2s_models.varietysound_discriminators import (
     MultiWindowMelDiscriminator,
@@ -38,46 +39,24 @@ class VarietySoundGan(GanSystem):
     visual_dim_key = "video_dim"
     takes_reference = True
     loss_keys = (*PAPER_LOSS_WEIGHTS, *OPTIONAL_LOSS_WEIGHTS)  # mel, adv required; mel_peak optional
-    train_keys = (
-        "mel_peak_window",
-        "background_input",
-        "pitch_shift_bins",
-        "temporal_warmup_epochs",
-    )  # not in the paper
+    # its own train options, none of them in the paper
+    train_keys = ("mel_peak_window", "background_input", "pitch_shift_bins", "temporal_warmup_epochs")
 
     def __init__(self, solver: Any) -> None:
         super().__init__(solver)
         modules = solver.modules
         opts = dict(solver.cfg.get("train", {}))
-        window = opts.get("mel_peak_window", self.generator.upsample_factor)
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(
-                f"train.mel_peak_window: expected a whole number of mel frames >= 1, got {window!r}"
-            )
-        self.mel_peak_window = window
+        self.mel_peak_window = train_option_int(opts, "mel_peak_window", self.generator.upsample_factor, 1)
         self.background_input = opts.get("background_input", "own")
         if self.background_input not in BACKGROUND_INPUTS:
             raise ValueError(
                 f"train.background_input: expected one of {', '.join(BACKGROUND_INPUTS)}, "
                 f"got {self.background_input!r}"
             )
-        shift = opts.get("pitch_shift_bins", 0)
-        if (
-            isinstance(shift, bool)
-            or not isinstance(shift, int)
-            or not 0 <= shift < self.generator.n_mels // 2
-        ):
-            raise ValueError(
-                f"train.pitch_shift_bins: expected a whole number of mel bins in [0, {self.generator.n_mels // 2}), "
-                f"got {shift!r}"
-            )
-        self.pitch_shift_bins = shift
-        warmup = opts.get("temporal_warmup_epochs", 0)
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise ValueError(
-                f"train.temporal_warmup_epochs: expected a whole number of epochs >= 0, got {warmup!r}"
-            )
-        self.temporal_warmup_epochs = warmup
+        self.pitch_shift_bins = train_option_int(
+            opts, "pitch_shift_bins", 0, 0, self.generator.n_mels // 2 - 1
+        )
+        self.temporal_warmup_epochs = train_option_int(opts, "temporal_warmup_epochs", 0, 0)
         self.tdad = AlignmentAdversary(solver, "tdad", shift=solver.tdad_shift) if "tdad" in modules else None
         self.mel_discriminator = (
             WindowedMelAdversary(solver, "mel_discriminator") if "mel_discriminator" in modules else None
