@@ -199,12 +199,13 @@ def validate(cfg: Mapping[str, Any], source: str = "config") -> None:
     if "manifest" not in cfg["data"]:
         raise _err(source, "data.manifest", "missing")
     _validate_optim(cfg, source)
-    _validate_losses(cfg, source)
+    systems = _gan_mel_systems(cfg, source) if paradigm == "gan_mel" else ()
+    _validate_losses(cfg, source, systems)
     _validate_schedule(cfg.get("schedule") or {}, source)
     _validate_scaling(cfg.get("scaling") or {}, source)
     train_keys = TRAIN_KEYS[paradigm]
     if paradigm == "gan_mel":
-        train_keys = (*train_keys, *_gan_mel_system_keys(cfg, source, "train_keys"))
+        train_keys = (*train_keys, *_system_keys(systems, "train_keys"))
     _check_keys(source, "train.", cfg.get("train") or {}, (*train_keys, *RAY_TRAIN_KEYS))
     _check_keys(source, "tracking.", cfg.get("tracking") or {}, TRACKING_KEYS)
     if "init_from" in cfg:
@@ -266,23 +267,23 @@ def _validate_optim(cfg: Mapping[str, Any], source: str) -> None:
                 raise _err(source, f"{where}.{key}", f"must be a number >= 0, got {opt[key]!r}")
 
 
-def _validate_losses(cfg: Mapping[str, Any], source: str) -> None:
+def _validate_losses(cfg: Mapping[str, Any], source: str, systems: tuple[type[GanSystem], ...]) -> None:
     paradigm = cfg["paradigm"]
-    known = _gan_mel_system_keys(cfg, source, "loss_keys") if paradigm == "gan_mel" else LOSS_KEYS[paradigm]
+    known = _system_keys(systems, "loss_keys") if paradigm == "gan_mel" else LOSS_KEYS[paradigm]
     _check_keys(source, "losses.", cfg["losses"], known)
     for name, w in cfg["losses"].items():
         if not _number(w) or w < 0:
             raise _err(source, f"losses.{name}", f"must be a number >= 0, got {w!r}")
 
 
-def _gan_mel_system_keys(cfg: Mapping[str, Any], source: str, attr: str) -> tuple[str, ...]:
-    """The `loss_keys` or `train_keys` (`attr`) of the GanSystem registered for the class `model.generator` builds
-    (resolving the component imports its module, which registers a user's system there).
+def _gan_mel_systems(cfg: Mapping[str, Any], source: str) -> tuple[type[GanSystem], ...]:
+    """The GanSystem registered for the class `model.generator` builds, as a 1-tuple (resolving the component
+    imports its module, which registers a user's system there).
 
     The class is the component's when it is a class, else the one its builder forwards to (the built-ins); a
     class with no system is refused. Failing those, a builder's return annotation is used when a system is
-    registered for it. Otherwise (a builder function with no such annotation) the keys that some registered
-    system reads, which its own system narrows when the solver starts.
+    registered for it. Otherwise (a builder function with no such annotation) every registered system: the keys
+    some system reads are accepted here, and the generator's own system narrows them when the solver starts.
     """
     spec = cfg["model"].get("generator")
     if spec is not None:  # _validate_model checked the spec and that it resolves
@@ -293,12 +294,17 @@ def _gan_mel_system_keys(cfg: Mapping[str, Any], source: str, attr: str) -> tupl
             system = gan_system_for_class(built)
             if system is None:
                 raise _err(source, "model.generator", no_gan_system(built))
-            return getattr(system, attr)
+            return (system,)
         annotated = _return_class(component.builder)
         system = gan_system_for_class(annotated) if annotated is not None else None
         if system is not None:
-            return getattr(system, attr)
-    return tuple(dict.fromkeys(k for system in gan_systems().values() for k in getattr(system, attr)))
+            return (system,)
+    return tuple(gan_systems().values())
+
+
+def _system_keys(systems: tuple[type[GanSystem], ...], attr: str) -> tuple[str, ...]:
+    """The `loss_keys` or `train_keys` (`attr`) of `systems`, in order, without repeats."""
+    return tuple(dict.fromkeys(k for system in systems for k in getattr(system, attr)))
 
 
 def _return_class(builder: Any) -> type | None:
