@@ -21,6 +21,9 @@ DVC="${DVC:-$ROOT/.venv/bin/dvc}"
 STATE="$(mktemp -d)"
 trap 'rm -rf "$STATE"' EXIT
 export MLFLOW_DISABLE_TELEMETRY=true
+# The stages' commands call `python` (as `make demo` runs them, with .venv/bin first on PATH): the same here, so
+# the script works from a shell that has not activated the virtualenv.
+export PATH="$(dirname "$PY"):$PATH"
 
 [ -f dvc.yaml ] && [ -f params.yaml ] || { echo "run this from the project's root (dvc.yaml)" >&2; exit 2; }
 
