@@ -50,6 +50,11 @@ Timbre pooling (`timbre_pooling`, ours, off by default): 'last' is the paper's f
 of a mostly quiet clip (a ridge probe finds it in the per-bin maximum over time of the mel, not in its mean),
 and the trained demo's final hidden state carried none of it (issue 13; docs/results.md).
 
+Reference window (`reference_window`, ours, 0 = off): the acoustic encoder reads only that many frames of the
+reference, from 4 before its loudest frame, in training and generation alike. Trained on the clip's own mel as
+reference, the encoder otherwise learns the clip's event rate and noise level rather than its timbre (a probe,
+`tests/bench/timbre_probe.py`; docs/results.md, issue 13 item 1); one strike's window cannot tell how many there are.
+
 Random resampling at evaluation: on by default (`resample_in_eval=True`). The decoder only ever sees timbre
 vectors of resampled references during training; feeding an untouched reference at inference would be a
 distribution shift and would let the reference's timing leak into the output, which is what R[.] exists to
@@ -184,6 +189,7 @@ class VarietySoundGenerator(nn.Module):
         resample_min_scale: float = 0.5,
         resample_max_scale: float = 1.5,
         timbre_pooling: str = "last",
+        reference_window: int = 0,
         # background encoder
         background_lstm_layers: int = 2,
         background_lstm_hidden: int = 128,
@@ -243,6 +249,7 @@ class VarietySoundGenerator(nn.Module):
                 min_scale=resample_min_scale,
                 max_scale=resample_max_scale,
                 pooling=timbre_pooling,
+                reference_window=reference_window,
                 leaky_slope=leaky_slope,
             )
             in_dim += self.acoustic_encoder.out_dim

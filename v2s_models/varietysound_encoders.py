@@ -9,6 +9,8 @@ from torch import Tensor, nn
 from v2s_models.modules.sgau import ResampleSpec, SelfGatedAcousticUnit
 
 TIMBRE_POOLINGS = ("last", "mean", "max")
+REFERENCE_WINDOW_LEAD = 4
+"""Frames of a cropped reference before its loudest frame (`AcousticEncoder(reference_window=...)`)."""
 """How the acoustic encoder turns its BiLSTM's outputs into one timbre vector: 'last' (the paper's final
 hidden states), or the mean / max of the outputs over time."""
 
@@ -44,6 +46,18 @@ def _last_hidden(lstm: nn.LSTM, x: Tensor) -> Tensor:
     """Final hidden states of the last layer of a bidirectional batch-first LSTM: x (B, L, C) -> (B, 2H)."""
     _, (h_n, _) = lstm(x)  # h_n (layers * 2, B, H); the last two rows are the top layer's directions
     return torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+def loudest_window(mel: Tensor, frames: int, lead: int = REFERENCE_WINDOW_LEAD) -> Tensor:
+    """Each sample's `frames` consecutive frames from `lead` frames before its loudest frame (mean over the mel
+    bins), moved to stay inside the clip: mel (B, n_mels, L) -> (B, n_mels, min(frames, L))."""
+    length = mel.shape[2]
+    if length <= frames:
+        return mel
+    peak = mel.mean(dim=1).argmax(dim=1)  # (B,)
+    start = (peak - lead).clamp(0, length - frames)
+    index = start[:, None] + torch.arange(frames, device=mel.device)  # (B, frames)
+    return mel.gather(2, index[:, None, :].expand(-1, mel.shape[1], -1))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -120,7 +134,10 @@ class AcousticEncoder(nn.Module):
     """E_A: reference mel (B, n_mels, L) -> timbre features (B, num_frames, 2 * lstm_hidden).
 
     Any reference length L works (the timbre is a single vector). Random resampling runs in training, and at
-    evaluation too unless `resample_in_eval=False`; `resample=False` switches it off entirely.
+    evaluation too unless `resample_in_eval=False`; `resample=False` switches it off entirely. With
+    `reference_window=W` (ours, 0 = off) the encoder reads only W frames of the reference around its loudest
+    frame (`loudest_window`), in training and generation alike, so the reference's event rate cannot reach the
+    timbre vector.
     """
 
     def __init__(
@@ -142,9 +159,15 @@ class AcousticEncoder(nn.Module):
         min_scale: float = 0.5,
         max_scale: float = 1.5,
         pooling: str = "last",
+        reference_window: int = 0,
         leaky_slope: float = 0.2,
     ) -> None:
         super().__init__()
+        if reference_window < 0:
+            raise ValueError(
+                f"reference_window must be >= 0 frames (0: the whole reference), got {reference_window}"
+            )
+        self.reference_window = int(reference_window)
         if units < 1:
             raise ValueError(f"the acoustic encoder needs at least one SGAU, got {units=}")
         if pooling not in TIMBRE_POOLINGS:
@@ -184,6 +207,8 @@ class AcousticEncoder(nn.Module):
         over time, which lets a few loud frames (a hammer's strikes in a mostly quiet clip) set the vector.
         """
         _check_mel(mel, self.n_mels, "reference_mel")
+        if self.reference_window:
+            mel = loudest_window(mel, self.reference_window)
         spec = self.spec if self.resampling_active else None
         x, c = mel, mel  # "self-gated": the first unit gets the same tensor at both inputs
         for unit in self.units:
