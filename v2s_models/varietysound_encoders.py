@@ -9,10 +9,10 @@ from torch import Tensor, nn
 from v2s_models.modules.sgau import ResampleSpec, SelfGatedAcousticUnit
 
 TIMBRE_POOLINGS = ("last", "mean", "max")
-REFERENCE_WINDOW_LEAD = 4
-"""Frames of a cropped reference before its loudest frame (`AcousticEncoder(reference_window=...)`)."""
 """How the acoustic encoder turns its BiLSTM's outputs into one timbre vector: 'last' (the paper's final
 hidden states), or the mean / max of the outputs over time."""
+REFERENCE_WINDOW_LEAD = 4
+"""Frames of a cropped reference before its loudest frame (`AcousticEncoder(reference_window=...)`)."""
 
 # ----------------------------------------------------------------------------------------------------------
 # Input checks (ValueError naming the input and the problem)
