@@ -55,26 +55,37 @@ from v2s_models.varietysound_encoders import AcousticEncoder
 REPORT_CATEGORIES = ("hammer", "drum")
 
 
-def load_clips(root: Path, manifest: str = "data/prepared/manifest.jsonl") -> list[dict[str, Any]]:
-    """Every clip with a ground-truth pitch: category, split, mel (n_mels, L) and `z`, its log pitch z-scored
-    within its category."""
+def truth_clips(
+    root: Path,
+    categories: Sequence[str] | None = None,
+    manifest: str = "data/prepared/manifest.jsonl",
+) -> list[dict[str, Any]]:
+    """Every clip with SynthFoley ground truth (of `categories`, or all): category, split, mel (n_mels, L) and
+    `gt`, its ground-truth record."""
     clips = []
     for row in read_manifest(manifest, root=root):
         truth_file = row.get("ground_truth")
-        if not truth_file:
+        if not truth_file or (categories is not None and row["category"] not in categories):
             continue
-        timbre = json.loads((root / truth_file).read_text()).get("timbre") or {}
-        if "pitch_hz" not in timbre:
-            continue
-        mel = np.load(feature_dir(row, "regnet", root) / "mel.npy").astype(np.float32)
         clips.append(
             {
                 "category": row["category"],
                 "split": row["split"],
-                "mel": mel,
-                "log_pitch": float(np.log(timbre["pitch_hz"])),
+                "mel": np.load(feature_dir(row, "regnet", root) / "mel.npy").astype(np.float32),
+                "gt": json.loads((root / truth_file).read_text()),
             }
         )
+    return clips
+
+
+def load_clips(root: Path, manifest: str = "data/prepared/manifest.jsonl") -> list[dict[str, Any]]:
+    """Every clip with a ground-truth pitch (`truth_clips`), with `log_pitch` and `z`, its log pitch z-scored
+    within its category."""
+    clips = []
+    for clip in truth_clips(root, manifest=manifest):
+        timbre = clip["gt"].get("timbre") or {}
+        if "pitch_hz" in timbre:
+            clips.append(clip | {"log_pitch": float(np.log(timbre["pitch_hz"]))})
     if not clips:
         raise SystemExit(
             f"{root}: no clip with a ground-truth pitch (SynthFoley data with timbre labels needed)"
@@ -155,14 +166,22 @@ def spectral_peak_baseline(clips: list[dict[str, Any]]) -> dict[str, float]:
     return result
 
 
+# The demo config's acoustic encoder (experiments/configs/varietysound/demo.yaml); the paper's sizes are 5, 512, 2, 256.
+DEMO_ENCODER = {"units": 2, "channels": 64, "lstm_layers": 1, "lstm_hidden": 32}
+
+
+def demo_encoder(pooling: str = "last", **overrides: Any) -> AcousticEncoder:
+    """An untrained acoustic encoder of the demo config's sizes (`DEMO_ENCODER`, then `overrides`)."""
+    return AcousticEncoder(n_mels=80, pooling=pooling, **(DEMO_ENCODER | overrides))
+
+
 def build_encoder(args: argparse.Namespace) -> AcousticEncoder:
-    encoder = AcousticEncoder(
-        n_mels=80,
+    encoder = demo_encoder(
+        args.pooling,
         units=args.units,
         channels=args.channels,
         lstm_layers=args.lstm_layers,
         lstm_hidden=args.lstm_hidden,
-        pooling=args.pooling,
         resample=not args.no_resample,
     )
     if args.no_instance_norm:
@@ -225,12 +244,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--units", type=int, default=2, help="SGAUs (demo config 2, paper 5)")
-    ap.add_argument("--channels", type=int, default=64, help="SGAU channels (demo config 64, paper 512)")
+    ap.add_argument("--units", type=int, default=DEMO_ENCODER["units"], help="SGAUs (demo config 2, paper 5)")
     ap.add_argument(
-        "--lstm-layers", type=int, default=1, help="BiLSTM layers (demo config 1, paper Table 3: 2)"
+        "--channels",
+        type=int,
+        default=DEMO_ENCODER["channels"],
+        help="SGAU channels (demo config 64, paper 512)",
     )
-    ap.add_argument("--lstm-hidden", type=int, default=32, help="BiLSTM width (demo config 32, paper 256)")
+    ap.add_argument(
+        "--lstm-layers",
+        type=int,
+        default=DEMO_ENCODER["lstm_layers"],
+        help="BiLSTM layers (demo config 1, paper Table 3: 2)",
+    )
+    ap.add_argument(
+        "--lstm-hidden",
+        type=int,
+        default=DEMO_ENCODER["lstm_hidden"],
+        help="BiLSTM width (demo config 32, paper 256)",
+    )
     ap.add_argument("--pooling", choices=("last", "mean", "max"), default="last")
     ap.add_argument("--no-instance-norm", action="store_true", help="drop the SGAU input gate's InstanceNorm")
     ap.add_argument("--no-resample", action="store_true", help="switch random resampling off")

@@ -15,7 +15,6 @@ Writes nothing; one thread, seconds per model.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,8 +24,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from v2s_models.data import feature_dir, read_manifest
 from v2s_models.varietysound_encoders import AcousticEncoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository first
+from tests.bench.timbre_capacity import demo_encoder, truth_clips  # noqa: E402
 
 TARGETS: dict[str, Callable[[dict[str, Any]], float]] = {
     "log pitch": lambda gt: float(np.log(gt["timbre"]["pitch_hz"])),
@@ -38,12 +39,7 @@ TARGETS: dict[str, Callable[[dict[str, Any]], float]] = {
 
 
 def load(root: Path, categories: Sequence[str]) -> list[dict[str, Any]]:
-    clips = []
-    for row in read_manifest("data/prepared/manifest.jsonl", root=root):
-        if row["category"] in categories and row.get("ground_truth"):
-            mel = np.load(feature_dir(row, "regnet", root) / "mel.npy").astype(np.float32)
-            gt = json.loads((root / row["ground_truth"]).read_text())
-            clips.append({"category": row["category"], "mel": mel, "gt": gt})
+    clips = truth_clips(root, categories)
     if not clips:
         raise SystemExit(f"{root}: no clip of {', '.join(categories)} with SynthFoley ground truth")
     return clips
@@ -110,9 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"|---|{'---|' * len(TARGETS)}")
     for pooling in args.random_init:
         torch.manual_seed(0)
-        encoder = AcousticEncoder(
-            n_mels=80, units=2, channels=64, lstm_layers=1, lstm_hidden=32, pooling=pooling
-        )  # the demo config's sizes
+        encoder = demo_encoder(pooling)
         print(
             f"| untrained, {pooling} pooling | {probe_row(timbre_vectors(encoder, clips), clips, args.categories, args.alpha)} |"
         )
