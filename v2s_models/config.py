@@ -141,7 +141,7 @@ TRAIN_KEYS: dict[str, tuple[str, ...]] = {
 # generator whose system does not read them.
 # gan_mel's weights are those of the generator's system (`training/gan_system.py`): a config's `losses` keys are
 # checked against `loss_keys` of the GanSystem registered for the class its generator builds (REGNET: gan, mel,
-# silence; VarietySound: mel, adv, mel_peak; a user's system: its own). Importing the built-in systems registers them.
+# silence; VarietySound: mel, adv, mel_peak, event_shape; a user's system: its own). Importing the built-in systems registers them.
 BUILTIN_GAN_SYSTEMS: tuple[type[GanSystem], ...] = (gan_regnet.RegnetGan, gan_varietysound.VarietySoundGan)
 LOSS_KEYS: dict[str, tuple[str, ...]] = {
     "gan_mel": tuple(dict.fromkeys(k for system in BUILTIN_GAN_SYSTEMS for k in system.loss_keys)),

@@ -363,6 +363,7 @@ class RegnetGenerator(nn.Module):
         output_bias: bool = False,
         output_bias_init: float = 0.0,
         output_smoothing: int = 1,
+        aux_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if decoder_init not in DECODER_INITS:
@@ -377,6 +378,13 @@ class RegnetGenerator(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not 0.0 <= aux_dropout <= 1.0:
+            raise ValueError(f"aux_dropout must be a probability in [0, 1], got {aux_dropout}")
+        # aux_dropout p (not in the paper): in training, each clip's regularizer output is zeroed with probability
+        # p, so the decoder also learns to sound right from vision alone, as it must at generation, where the
+        # regularizer is zero. With p = 0 (the paper) it only ever sees the real audio's code while training and
+        # generates far below the real level and noise floor without it (docs/results.md, issue 13 item 4).
+        self.aux_dropout = float(aux_dropout)
         self.visual_dim = visual_dim
         self.noise_dim = noise_dim
         self.n_mels = n_mels
@@ -440,7 +448,11 @@ class RegnetGenerator(nn.Module):
         """The audio forwarding regularizer's output (B, T, aux_dim); zeros unless training with a real mel."""
         if self.auxiliary is None or not self.training or real_mel is None:
             return ref.new_zeros(batch, num_frames, self.aux_dim)
-        return self.auxiliary(real_mel, num_frames)
+        aux = self.auxiliary(real_mel, num_frames)
+        if self.aux_dropout > 0.0:
+            keep = torch.rand(batch, 1, 1, device=aux.device) >= self.aux_dropout
+            aux = aux * keep.to(aux.dtype)
+        return aux
 
     def forward(
         self,

@@ -12,8 +12,9 @@ from torch import Tensor
 PAPER_LOSS_WEIGHTS: dict[str, float] = {"mel": 10000.0, "adv": 1.0}
 """Table 3: lambda_m = 10000 (the authors' demo page says 1e5), lambda_a = 1."""
 
-OPTIONAL_LOSS_WEIGHTS: tuple[str, ...] = ("mel_peak",)
-"""Not in the paper (off unless weighted): `mel_peak`, the timing-tolerant L1 of `mel_peak_l1_loss`."""
+OPTIONAL_LOSS_WEIGHTS: tuple[str, ...] = ("mel_peak", "event_shape")
+"""Not in the paper (off unless weighted): `mel_peak`, the timing-tolerant L1 of `mel_peak_l1_loss`;
+`event_shape`, the spectral-shape L1 on the real mel's loud frames of `event_shape_l1_loss`."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -46,6 +47,28 @@ def mel_peak_l1_loss(pred: Tensor, target: Tensor, *, window: int) -> Tensor:
     return F.l1_loss(
         F.max_pool1d(pred, kernel_size=window, stride=1), F.max_pool1d(target, kernel_size=window, stride=1)
     )
+
+
+def event_shape_l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Spectral shape at the events (not in the paper): L1 between the mels' per-frame shapes (each frame minus
+    its mean over the bands, so the level drops out), weighted by how far the real frame's mean rises above the
+    real clip's median frame (0 at and below it), weights summing to 1 per clip.
+
+    Under the whole-mel L1 a strike's pitch sits in a few bands of a few frames, while the noise floor covers
+    every band of every frame, so the pitch carries little of the loss (docs/results.md, issue 13 item 1). Here
+    only the loud frames count and only the distribution of energy over the bands, which is where the pitch is.
+    Mels (B, n_mels, L); a clip without a frame above its median adds 0.
+    """
+    if pred.shape != target.shape or pred.dim() != 3:
+        raise ValueError(
+            f"event_shape_l1_loss needs equal (B, n_mels, L) shapes, got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)}"
+        )
+    energy = target.mean(dim=1)  # (B, L)
+    weight = (energy - energy.median(dim=1, keepdim=True).values).clamp_min(0.0)
+    weight = weight / weight.sum(dim=1, keepdim=True).clamp_min(1e-8)
+    error = ((pred - pred.mean(dim=1, keepdim=True)) - (target - target.mean(dim=1, keepdim=True))).abs()
+    return (error.mean(dim=1) * weight).sum(dim=1).mean()
 
 
 def _sum_terms(terms: list[Tensor]) -> Tensor:
@@ -83,11 +106,12 @@ def generator_loss(
     peak_window: int = 4,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """L_G (eq. 1-3) = weights['mel'] * L1 + weights['adv'] * (LSGAN(TDAD) + LSGAN(mel D)), plus
-    weights['mel_peak'] * `mel_peak_l1_loss` over `peak_window` frames when that optional weight is given.
+    weights['mel_peak'] * `mel_peak_l1_loss` over `peak_window` frames and weights['event_shape'] *
+    `event_shape_l1_loss` when those optional weights are given.
 
     `tdad_fake` (B, L') = D_t(G(v, m) | v); `mel_d_fake` = D_m(G(v, m)). Pass None for a discriminator that
-    is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel', and 'mel_peak' when that weight
-    is given (unweighted, detached).
+    is switched off (Table 7). Returns (total, parts): 'mel', 'adv_tdad', 'adv_mel', and 'mel_peak' /
+    'event_shape' when their weights are given (unweighted, detached).
     """
     _check_weights(weights)
     mel = mel_l1_loss(mel_pred, mel_target)
@@ -100,6 +124,10 @@ def generator_loss(
         peak = mel_peak_l1_loss(mel_pred, mel_target, window=peak_window)
         total = total + weights["mel_peak"] * peak
         parts["mel_peak"] = peak.detach()
+    if weights.get("event_shape", 0.0):
+        shape = event_shape_l1_loss(mel_pred, mel_target)
+        total = total + weights["event_shape"] * shape
+        parts["event_shape"] = shape.detach()
     return total, parts
 
 

@@ -187,6 +187,23 @@ def test_regularizer_zero_without_real_mel_in_training() -> None:
     assert aux.shape == (2, g.num_frames, g.aux_dim) and aux.any()
 
 
+def test_aux_dropout_zeroes_whole_clips_in_training_only() -> None:
+    g, _ = build_regnet("regnet_debug", aux_dropout=0.5)
+    visual, mel, _ = debug_batch(g, batch=64)
+    g.train()
+    torch.manual_seed(0)
+    aux = g.regularizer(mel, 64, g.num_frames, visual)
+    dropped = ~aux.flatten(1).any(dim=1)  # each clip is either all zero or untouched
+    kept = g.auxiliary(mel, g.num_frames)
+    torch.testing.assert_close(aux[~dropped], kept[~dropped])
+    assert 16 <= int(dropped.sum()) <= 48, f"p = 0.5 dropped {int(dropped.sum())} of 64 clips"
+    g1, _ = build_regnet("regnet_debug", aux_dropout=1.0)
+    g1.train()
+    assert not g1.regularizer(mel, 64, g1.num_frames, visual).any()
+    with pytest.raises(ValueError, match="aux_dropout"):
+        build_regnet("regnet_debug", aux_dropout=1.5)
+
+
 @pytest.mark.parametrize("aux_type", AUX_TYPES)
 @pytest.mark.parametrize("frames", [8, 7, 3])
 def test_aux_variants_shapes(aux_type: str, frames: int) -> None:

@@ -32,6 +32,7 @@ from v2s_models.varietysound_discriminators import (
 from v2s_models.varietysound_encoders import energy_mask
 from v2s_models.varietysound_losses import (
     PAPER_LOSS_WEIGHTS,
+    event_shape_l1_loss,
     generator_loss,
     mel_discriminator_loss,
     mel_l1_loss,
@@ -498,6 +499,31 @@ def test_peak_loss_forgives_a_small_offset_but_not_a_missing_strike() -> None:
     torch.testing.assert_close(total, base + 3.0 * mel_peak_l1_loss(late, target, window=4))
     with pytest.raises(ValueError, match="mel_peak"):
         generator_loss(late, target, weights={"mel": 1.0, "adv": 1.0, "peak": 1.0})
+
+
+def test_event_shape_loss_sees_a_strikes_pitch_not_the_floor_or_the_level() -> None:
+    floor = torch.full((1, 8, 40), 0.1)
+    target = floor.clone()
+    target[:, 2, 10:14] = 0.9  # a strike in band 2
+    wrong_pitch = floor.clone()
+    wrong_pitch[:, 5, 10:14] = 0.9  # the same strike in band 5
+    assert event_shape_l1_loss(target, target) == 0
+    assert event_shape_l1_loss(wrong_pitch, target) > 0.1
+    # a different noise floor or a louder strike of the right pitch costs the whole-mel L1, not this term
+    torch.testing.assert_close(event_shape_l1_loss(target + 0.3, target), torch.tensor(0.0))
+    quieter_floor = target.clone()
+    quieter_floor[:, :, :10] = 0.0
+    torch.testing.assert_close(event_shape_l1_loss(quieter_floor, target), torch.tensor(0.0))
+    assert mel_l1_loss(quieter_floor, target) > 0
+    # a clip with no frame above its median adds nothing
+    torch.testing.assert_close(event_shape_l1_loss(wrong_pitch, floor), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="event_shape_l1_loss"):
+        event_shape_l1_loss(target[0], target[0])
+    base, parts = generator_loss(wrong_pitch, target, weights={"mel": 1.0, "adv": 1.0})
+    assert "event_shape" not in parts
+    total, parts = generator_loss(wrong_pitch, target, weights={"mel": 1.0, "adv": 1.0, "event_shape": 2.0})
+    torch.testing.assert_close(total, base + 2.0 * event_shape_l1_loss(wrong_pitch, target))
+    torch.testing.assert_close(parts["event_shape"], event_shape_l1_loss(wrong_pitch, target))
 
 
 # ----------------------------------------------------------------------------------------------------------
