@@ -46,7 +46,7 @@ def test_key_lists_match_what_the_solvers_read() -> None:
     assert set(gan_varietysound.VarietySoundGan.loss_keys) == set(
         varietysound_losses.PAPER_LOSS_WEIGHTS
     ) | set(varietysound_losses.OPTIONAL_LOSS_WEIGHTS)
-    assert set(config.LOSS_KEYS["gan_mel"]) == {"gan", "mel", "silence", "adv", "mel_peak"}
+    assert set(config.LOSS_KEYS["gan_mel"]) == {"gan", "mel", "silence", "adv", "mel_peak", "event_shape"}
     assert set(config.TRAIN_KEYS["gan_mel"]) == set(gan_mel.TRAIN_KEYS)
     assert gan_regnet.RegnetGan.train_keys == ()  # its options are the paradigm's
 
