@@ -102,7 +102,7 @@ def measure(
     for row in rows:
         d = feature_dir(row, preset, root)
         visual = torch.from_numpy(np.load(d / "visual.npy").astype(np.float32))
-        real = np.load(d / "mel.npy").astype(np.float32)
+        real = _mel(row, preset, root)
         with torch.no_grad():
             if regularizer == "zero":
                 gen = generate_sound(generator, visual, window=window, overlap=0)
